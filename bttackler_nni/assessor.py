@@ -1,0 +1,134 @@
+"""``BTTacklerAssessor``: the NNI assessor, a thin adapter over the diagnosis engine.
+
+It never raises out of an NNI callback (an exception in ``assess_trial`` silently stops NNI's
+dispatcher and with it the whole experiment), logs one line per stop to NNI's ``dispatcher.log``,
+appends every verdict to ``<experiment dir>/checkpoint/bttackler/verdicts.jsonl``, and rebuilds its
+cross-trial state from that file on ``nnictl resume``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from typing import Any
+
+from nni.assessor import Assessor, AssessResult
+
+from .config import AssessorConfig
+from .engine import Diagnoser, Verdict
+from .feedback import STOP_HANDOFF, StoppedTrial
+from .journal import VERDICTS_FILE, current_journal_dir, open_journal, read_jsonl
+
+_logger = logging.getLogger("bttackler_nni")
+
+
+class BTTacklerAssessor(Assessor):
+    """Stops NNI trials whose training diagnostics show a problem (or that have converged).
+
+    Every class argument is optional; see :class:`~bttackler_nni.config.AssessorConfig` and the
+    README's indicator table for keys and defaults. Invalid arguments raise
+    :class:`~bttackler_nni.config.ConfigError` here, at dispatcher start, with every problem listed.
+
+    Example experiment config::
+
+        assessor:
+          codeDirectory: .
+          className: bttackler_nni.BTTacklerAssessor
+          classArgs: {patience: 1, indicators: {NMG: false}}
+    """
+
+    def __init__(self, **class_args: Any) -> None:
+        super().__init__()
+        self.config = AssessorConfig.from_class_args(class_args)
+        self._diagnoser = Diagnoser(self.config)
+        self._lock = threading.Lock()
+        self._warned: set[str] = set()
+        self._journal = open_journal(VERDICTS_FILE)
+        self._append({"event": "start", "time": time.time(), "config": self.config.to_dict()})
+        _logger.info(
+            "BTTackler assessor ready, indicators %s, verdicts in %s",
+            [indicator.id for indicator in self.config.build_indicators()],
+            self._journal.path if self._journal else "(no journal outside NNI)",
+        )
+
+    def assess_trial(self, trial_job_id: str, trial_history: list[Any]) -> AssessResult:
+        """Judge the trial's latest report; ``AssessResult.Bad`` makes NNI stop it."""
+        try:
+            with self._lock:
+                already_stopped = trial_job_id in self._diagnoser.stopped
+                verdict = self._diagnoser.assess(trial_job_id, trial_history)
+                if not already_stopped:
+                    self._warn_once(verdict)
+                    self._append({**verdict.to_json(), "time": time.time()})
+            if verdict.stop and not already_stopped:
+                _logger.info("BTTackler %s", verdict.explain())
+            return AssessResult.Bad if verdict.stop else AssessResult.Good
+        except Exception:  # noqa: BLE001 - NNI's dispatcher dies on any exception here
+            _logger.exception("BTTackler could not assess trial %s; letting it continue", trial_job_id)
+            return AssessResult.Good
+
+    def trial_end(self, trial_job_id: str, success: bool) -> None:
+        """Forget the trial's per-trial memory and hand a stopped trial to the tuner wrapper."""
+        try:
+            with self._lock:
+                verdict = self._diagnoser.stopped.get(trial_job_id)
+                self._diagnoser.trial_ended(trial_job_id)
+            STOP_HANDOFF.post(_stopped_trial(verdict) if verdict is not None and not success else None)
+        except Exception:  # noqa: BLE001
+            _logger.exception("BTTackler failed to close trial %s", trial_job_id)
+
+    def load_checkpoint(self) -> None:
+        """On ``nnictl resume``: rebuild peers, protection and stops from the verdict journal."""
+        try:
+            folder = current_journal_dir()
+            if folder is None:
+                return
+            with self._lock:
+                used = self._diagnoser.restore(
+                    line for line in read_jsonl(folder / VERDICTS_FILE) if "event" not in line
+                )
+                diagnoser = self._diagnoser
+                _logger.info(
+                    "BTTackler restored %d verdicts from %s: peer losses at %d epochs, "
+                    "%d protected trials, %d stopped trials",
+                    used,
+                    folder / VERDICTS_FILE,
+                    diagnoser.peers.epochs(),
+                    len(diagnoser.protected_trials),
+                    len(diagnoser.stopped),
+                )
+        except Exception:  # noqa: BLE001
+            _logger.exception("BTTackler could not restore its state; starting empty")
+
+    def save_checkpoint(self) -> None:
+        """Nothing to do: every verdict is already on disk (and NNI 3.0 never calls this)."""
+
+    def _on_exit(self) -> None:
+        if self._journal is not None:
+            self._journal.close()
+            self._journal = None
+
+    def _append(self, line: dict[str, Any]) -> None:
+        if self._journal is None:
+            return
+        try:
+            self._journal.append(line)
+        except (OSError, ValueError) as error:
+            _logger.warning("BTTackler could not write its journal (%s); verdicts continue", error)
+
+    def _warn_once(self, verdict: Verdict) -> None:
+        if verdict.problems and verdict.trial not in self._warned:
+            self._warned.add(verdict.trial)
+            _logger.warning(
+                "BTTackler ignored malformed values reported by trial %s: %s (warned once per trial)",
+                verdict.trial,
+                "; ".join(verdict.problems[:5]),
+            )
+
+
+def _stopped_trial(verdict: Verdict) -> StoppedTrial:
+    value = verdict.default if verdict.default is not None and math.isfinite(verdict.default) else None
+    indicator = verdict.reason.indicator if verdict.reason else ""
+    return StoppedTrial(verdict.trial, value, indicator)

@@ -1,0 +1,252 @@
+"""The epoch record: the dict a Reporter sends once per epoch and the assessor reads back.
+
+This module owns the record's keys. The Reporter writes them; :func:`parse_record` reads any value
+NNI may hand the assessor (a dict from our Reporter, a bare number from a plain NNI trial, or
+garbage) into an :class:`EpochRecord` without ever raising, and lists what it had to ignore.
+
+Record layout (all keys optional except ``default``)::
+
+    {
+      "default": 0.91,            # the metric NNI's tuner and web UI use
+      "epoch": 3, "max_epochs": 20,
+      "train_loss": 0.31, "val_loss": 0.35, "train_acc": 0.9, "val_acc": 0.91,
+      "grad_median": 2.1e-3,      # G   (scalars at the top level: plottable in NNI's web UI)
+      "grad_ratio_median": 1.4,   # Q
+      "zero_grad_share": 0.02,    # Z
+      "dead_activation_share": 0.3,   # only with activation tracking
+      "nonfinite": 0,             # 1 when a loss or gradient of the epoch was NaN or +-Inf
+      "sampled_batches": 45,
+      "layers": {"names": [...], "grad": [...], "zero_share": [...]},   # g[l], z[l], forward order
+      "activations": {"names": [...], "dead_share": [...]},             # a[l]
+    }
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .gradient_summary import summarize_gradients
+
+DEFAULT = "default"
+EPOCH = "epoch"
+MAX_EPOCHS = "max_epochs"
+TRAIN_LOSS = "train_loss"
+VAL_LOSS = "val_loss"
+TRAIN_ACC = "train_acc"
+VAL_ACC = "val_acc"
+GRAD_MEDIAN = "grad_median"
+GRAD_RATIO_MEDIAN = "grad_ratio_median"
+ZERO_GRAD_SHARE = "zero_grad_share"
+DEAD_ACTIVATION_SHARE = "dead_activation_share"
+NONFINITE = "nonfinite"
+SAMPLED_BATCHES = "sampled_batches"
+LAYERS = "layers"
+ACTIVATIONS = "activations"
+NAMES = "names"
+GRAD = "grad"
+ZERO_SHARE = "zero_share"
+DEAD_SHARE = "dead_share"
+
+MAX_LAYERS = 4096
+"""Per-layer lists longer than this are treated as malformed (the Reporter groups layers to fit)."""
+
+_METRIC_KEYS = (DEFAULT, TRAIN_LOSS, VAL_LOSS, TRAIN_ACC, VAL_ACC)
+_SCALAR_STAT_KEYS = (GRAD_MEDIAN, GRAD_RATIO_MEDIAN, ZERO_GRAD_SHARE, DEAD_ACTIVATION_SHARE)
+
+
+@dataclass(frozen=True)
+class EpochRecord:
+    """One report, parsed. Every field is ``None`` when the report did not carry a usable value.
+
+    The gradient fields come from the per-layer lists when present (recomputed with
+    :func:`~bttackler_nni.gradient_summary.summarize_gradients`), else from the top-level scalars.
+    """
+
+    default: float | None = None
+    epoch: int | None = None
+    max_epochs: int | None = None
+    train_loss: float | None = None
+    val_loss: float | None = None
+    train_acc: float | None = None
+    val_acc: float | None = None
+    nonfinite: bool = False
+    grad: np.ndarray | None = None
+    zero_share: np.ndarray | None = None
+    dead_share: np.ndarray | None = None
+    layer_names: tuple[str, ...] = ()
+    grad_median: float | None = None
+    grad_ratio_median: float | None = None
+    grad_ratio_overflow: bool = False
+    zero_grad_layers: tuple[int, ...] = ()
+    zero_grad_share: float | None = None
+    dead_activation_share: float | None = None
+
+    def layer_name(self, index: int) -> str:
+        """A layer's name for messages, or ``layer <index>`` when names were not sent."""
+        if 0 <= index < len(self.layer_names):
+            return self.layer_names[index]
+        return f"layer {index}"
+
+    def values_that_must_be_finite(self) -> list[tuple[str, float]]:
+        """Each (key, value) pair that AGV checks for NaN and +-Inf: metrics and statistics."""
+        pairs = [
+            (key, value)
+            for key, value in (
+                (DEFAULT, self.default),
+                (TRAIN_LOSS, self.train_loss),
+                (VAL_LOSS, self.val_loss),
+                (TRAIN_ACC, self.train_acc),
+                (VAL_ACC, self.val_acc),
+                (GRAD_MEDIAN, self.grad_median),
+                (ZERO_GRAD_SHARE, self.zero_grad_share),
+                (DEAD_ACTIVATION_SHARE, self.dead_activation_share),
+            )
+            if value is not None
+        ]
+        for key, array, name_of in (
+            (GRAD, self.grad, self.layer_name),
+            (ZERO_SHARE, self.zero_share, self.layer_name),
+            (DEAD_SHARE, self.dead_share, str),
+        ):
+            if array is not None and not np.all(np.isfinite(array)):
+                index = int(np.flatnonzero(~np.isfinite(array))[0])
+                pairs.append((f"{key}[{name_of(index)}]", float(array[index])))
+        return pairs
+
+
+def parse_record(raw: Any) -> tuple[EpochRecord, list[str]]:
+    """Read one history entry; never raises.
+
+    Returns:
+        The parsed record and a list of human-readable problems (values that were ignored).
+    """
+    if _is_number(raw):
+        return EpochRecord(default=float(raw)), []
+    if not isinstance(raw, Mapping):
+        return EpochRecord(), [f"report is a {type(raw).__name__}, not a dict or a number"]
+    problems: list[str] = []
+    fields: dict[str, Any] = {}
+    for key in _METRIC_KEYS:
+        fields[key] = _read_number(raw, key, problems)
+    for key in (EPOCH, MAX_EPOCHS):
+        fields[key] = _read_count(raw, key, problems)
+    fields[NONFINITE] = _read_flag(raw, NONFINITE, problems)
+    scalars = {key: _read_number(raw, key, problems) for key in _SCALAR_STAT_KEYS}
+
+    layers = _read_group(raw, LAYERS, (GRAD, ZERO_SHARE), problems)
+    grad = layers.get(GRAD)
+    zero_share = layers.get(ZERO_SHARE)
+    if grad is not None and zero_share is not None and len(zero_share) != len(grad):
+        problems.append(f"{LAYERS}.{ZERO_SHARE} has {len(zero_share)} entries, {LAYERS}.{GRAD} {len(grad)}")
+        zero_share = None
+    dead_share = _read_group(raw, ACTIVATIONS, (DEAD_SHARE,), problems).get(DEAD_SHARE)
+
+    if grad is not None and len(grad):
+        summary = summarize_gradients(grad, zero_share)
+        fields.update(
+            grad_median=summary.grad_median,
+            grad_ratio_median=summary.ratio_median,
+            grad_ratio_overflow=summary.ratio_overflow,
+            zero_grad_layers=summary.zero_grad_layers,
+            zero_grad_share=summary.zero_share_median
+            if summary.zero_share_median is not None
+            else scalars[ZERO_GRAD_SHARE],
+        )
+    else:
+        ratio = scalars[GRAD_RATIO_MEDIAN]
+        fields.update(
+            grad_median=scalars[GRAD_MEDIAN],
+            grad_ratio_median=ratio if ratio is None or math.isfinite(ratio) else None,
+            grad_ratio_overflow=ratio is not None and not math.isfinite(ratio),
+            zero_grad_share=scalars[ZERO_GRAD_SHARE],
+        )
+    fields[DEAD_ACTIVATION_SHARE] = (
+        float(np.median(dead_share))
+        if dead_share is not None and len(dead_share)
+        else scalars[DEAD_ACTIVATION_SHARE]
+    )
+    names = _read_names(raw.get(LAYERS), len(grad) if grad is not None else 0)
+    record = EpochRecord(grad=grad, zero_share=zero_share, dead_share=dead_share, layer_names=names, **fields)
+    return record, problems
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def _read_number(raw: Mapping, key: str, problems: list[str]) -> float | None:
+    value = raw.get(key)
+    if value is None:
+        return None
+    if _is_number(value):
+        return float(value)
+    problems.append(f"{key} is {_describe(value)}, not a number")
+    return None
+
+
+def _read_count(raw: Mapping, key: str, problems: list[str]) -> int | None:
+    value = raw.get(key)
+    if value is None:
+        return None
+    if _is_number(value) and math.isfinite(value) and float(value).is_integer() and value >= 0:
+        return int(value)
+    problems.append(f"{key} is {_describe(value)}, not a whole number >= 0")
+    return None
+
+
+def _read_flag(raw: Mapping, key: str, problems: list[str]) -> bool:
+    value = raw.get(key)
+    if value is None:
+        return False
+    if isinstance(value, (bool, np.bool_)) or (_is_number(value) and value in (0, 1)):
+        return bool(value)
+    problems.append(f"{key} is {_describe(value)}, not 0/1")
+    return False
+
+
+def _read_group(raw: Mapping, group: str, keys: Sequence[str], problems: list[str]) -> dict[str, np.ndarray]:
+    section = raw.get(group)
+    if section is None:
+        return {}
+    if not isinstance(section, Mapping):
+        problems.append(f"{group} is {_describe(section)}, not a dict")
+        return {}
+    arrays = {}
+    for key in keys:
+        array = _read_number_list(section.get(key), f"{group}.{key}", problems)
+        if array is not None:
+            arrays[key] = array
+    return arrays
+
+
+def _read_number_list(value: Any, label: str, problems: list[str]) -> np.ndarray | None:
+    if value is None:
+        return None
+    if not isinstance(value, (list, tuple, np.ndarray)):
+        problems.append(f"{label} is {_describe(value)}, not a list")
+        return None
+    if len(value) > MAX_LAYERS:
+        problems.append(f"{label} has {len(value)} entries, more than {MAX_LAYERS}")
+        return None
+    if not all(_is_number(item) for item in value):
+        problems.append(f"{label} holds values that are not numbers")
+        return None
+    return np.asarray(value, dtype=np.float64)
+
+
+def _read_names(section: Any, count: int) -> tuple[str, ...]:
+    names = section.get(NAMES) if isinstance(section, Mapping) else None
+    if isinstance(names, (list, tuple)) and len(names) == count and all(isinstance(n, str) for n in names):
+        return tuple(names)
+    return ()
+
+
+def _describe(value: Any) -> str:
+    text = repr(value)
+    return f"{type(value).__name__} {text[:40]}{'...' if len(text) > 40 else ''}"
