@@ -102,10 +102,13 @@ class GradientMonitor:
         """Add this batch's gradient statistics to the epoch's sums (device work only)."""
         if not self._ready:
             self._start()
-        present = [i for i, w in enumerate(self._weights) if w.grad is not None and not w.grad.is_sparse]
+        present, grads = [], []
+        for i, weight in enumerate(self._weights):
+            if weight.grad is not None and not weight.grad.is_sparse:
+                present.append(i)
+                grads.append(weight.grad)
         if not present:
             return
-        grads = [self._weights[i].grad for i in present]
         l1, nonzero = reduce_gradients(grads, self._fused, self._device)
         if len(present) == len(self._weights):
             self._grad_sum.add_(l1 / self._numel)

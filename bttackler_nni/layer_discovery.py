@@ -82,7 +82,9 @@ class ForwardOrderRecorder:
     def sort(self, layers: list[WeightLayer]) -> list[WeightLayer]:
         """``layers`` in forward order; stops recording.
 
-        A module that is never called itself (e.g. ``out_proj`` inside ``nn.MultiheadAttention``,
+        A weight takes the place of the first call of the module that owns it, so a parameter held
+        directly by a container (or the model itself) comes before its children's. A module that is
+        never called itself (e.g. ``out_proj`` inside ``nn.MultiheadAttention``,
         whose weight the parent uses directly) takes the place of its nearest called ancestor.
         Layers with no called ancestor keep their registration order, at the end.
         """

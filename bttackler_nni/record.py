@@ -94,21 +94,19 @@ class EpochRecord:
         return f"layer {index}"
 
     def values_that_must_be_finite(self) -> list[tuple[str, float]]:
-        """Each (key, value) pair that AGV checks for NaN and +-Inf: metrics and statistics."""
-        pairs = [
-            (key, value)
-            for key, value in (
-                (DEFAULT, self.default),
-                (TRAIN_LOSS, self.train_loss),
-                (VAL_LOSS, self.val_loss),
-                (TRAIN_ACC, self.train_acc),
-                (VAL_ACC, self.val_acc),
-                (GRAD_MEDIAN, self.grad_median),
-                (ZERO_GRAD_SHARE, self.zero_grad_share),
-                (DEAD_ACTIVATION_SHARE, self.dead_activation_share),
-            )
-            if value is not None
-        ]
+        """Each (key, value) pair that AGV checks for NaN and +-Inf, most specific first.
+
+        Metrics, then the first non-finite entry of each per-layer list (naming the layer), then
+        the summary statistics (which a non-finite layer value also makes non-finite).
+        """
+        metrics = (
+            (DEFAULT, self.default),
+            (TRAIN_LOSS, self.train_loss),
+            (VAL_LOSS, self.val_loss),
+            (TRAIN_ACC, self.train_acc),
+            (VAL_ACC, self.val_acc),
+        )
+        pairs = [(key, value) for key, value in metrics if value is not None]
         for key, array, name_of in (
             (GRAD, self.grad, self.layer_name),
             (ZERO_SHARE, self.zero_share, self.layer_name),
@@ -117,6 +115,12 @@ class EpochRecord:
             if array is not None and not np.all(np.isfinite(array)):
                 index = int(np.flatnonzero(~np.isfinite(array))[0])
                 pairs.append((f"{key}[{name_of(index)}]", float(array[index])))
+        statistics = (
+            (GRAD_MEDIAN, self.grad_median),
+            (ZERO_GRAD_SHARE, self.zero_grad_share),
+            (DEAD_ACTIVATION_SHARE, self.dead_activation_share),
+        )
+        pairs.extend((key, value) for key, value in statistics if value is not None)
         return pairs
 
 

@@ -1,0 +1,116 @@
+"""The tuner wrapper feeds a real TPE the results of trials the assessor stops (NNI's call order)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from synthetic import record, with_losses
+
+from bttackler_nni import BTTacklerAssessor, BTTacklerTuner, ConfigError
+from bttackler_nni.journal import JOURNAL_DIR, TUNER_FEEDBACK_FILE, read_jsonl
+
+SPACE = {
+    "lr": {"_type": "loguniform", "_value": [1e-5, 1.0]},
+    "width": {"_type": "choice", "_value": [16, 32]},
+}
+FLAT = with_losses([2.3, 2.299, 2.298])
+
+
+@pytest.fixture
+def pair(tmp_path, monkeypatch):
+    monkeypatch.setenv("NNI_CHECKPOINT_DIRECTORY", str(tmp_path))
+    tuner = BTTacklerTuner("TPE", {"optimize_mode": "maximize"})
+    tuner.update_search_space(SPACE)
+    return tuner, BTTacklerAssessor()
+
+
+def end_trial(tuner, assessor, trial: str, parameter_id: int, success: bool) -> None:
+    """What NNI's dispatcher does on a trial's end: assessor.trial_end, then tuner.trial_end."""
+    assessor.trial_end(trial, success)
+    tuner.trial_end(parameter_id, success)
+
+
+def tpe_losses(tuner) -> list[float]:
+    return [r.loss for r in tuner.inner._history[("lr",)]]
+
+
+def stop(assessor, trial: str, history: list) -> None:
+    for n in range(1, len(history) + 1):
+        assessor.assess_trial(trial, history[:n])
+
+
+def test_stopped_trial_reaches_tpe_with_its_last_metric(pair, tmp_path):
+    tuner, assessor = pair
+    parameters = tuner.generate_multiple_parameters([0, 1])
+    stop(assessor, "A", FLAT)
+    end_trial(tuner, assessor, "A", 0, success=False)
+    assert tpe_losses(tuner) == [pytest.approx(-FLAT[-1]["default"])]  # TPE minimises -accuracy
+    assert 0 not in tuner.inner._running_params
+    lines = list(read_jsonl(tmp_path / JOURNAL_DIR / TUNER_FEEDBACK_FILE))
+    assert [(x["trial"], x["parameter_id"], x["indicator"]) for x in lines] == [("A", 0, "PLC")]
+    assert lines[0]["parameters"] == parameters[0] and lines[0]["value"] == pytest.approx(FLAT[-1]["default"])
+
+
+def test_finished_and_failed_trials_are_not_fed_twice_or_invented(pair):
+    tuner, assessor = pair
+    parameters = tuner.generate_multiple_parameters([0, 1, 2])
+    assessor.assess_trial("ok", [record(0)])
+    tuner.receive_trial_result(0, parameters[0], 0.9)
+    end_trial(tuner, assessor, "ok", 0, success=True)
+    end_trial(tuner, assessor, "crashed", 1, success=False)  # not stopped by us: nothing to feed
+    stop(assessor, "raced", FLAT)
+    tuner.receive_trial_result(2, parameters[2], 0.5)  # its final result arrived before the kill
+    end_trial(tuner, assessor, "raced", 2, success=False)
+    assert tpe_losses(tuner) == [pytest.approx(-0.9), pytest.approx(-0.5)]
+
+
+def test_non_finite_metric_is_replaced_by_the_worst_result(pair):
+    tuner, assessor = pair
+    parameters = tuner.generate_multiple_parameters([0, 1, 2])
+    tuner.receive_trial_result(0, parameters[0], {"default": 0.7})
+    tuner.receive_trial_result(1, parameters[1], 0.2)
+    stop(assessor, "nan", [{"default": math.nan, "train_loss": math.nan}])
+    end_trial(tuner, assessor, "nan", 2, success=False)
+    assert tpe_losses(tuner)[-1] == pytest.approx(-0.2)
+
+
+def test_minimising_tuner_gets_the_largest_result_as_worst(tmp_path, monkeypatch):
+    monkeypatch.setenv("NNI_CHECKPOINT_DIRECTORY", str(tmp_path))
+    tuner = BTTacklerTuner("TPE", {"optimize_mode": "minimize"})
+    tuner.update_search_space(SPACE)
+    parameters = tuner.generate_multiple_parameters([0, 1, 2])
+    tuner.receive_trial_result(0, parameters[0], 0.3)
+    tuner.receive_trial_result(1, parameters[1], math.inf)
+    assert tpe_losses(tuner) == [0.3, 0.3]
+
+
+def test_resume_replays_fed_results_into_a_fresh_tuner(pair):
+    tuner, assessor = pair
+    tuner.generate_multiple_parameters([0])
+    stop(assessor, "A", FLAT)
+    end_trial(tuner, assessor, "A", 0, success=False)
+    resumed = BTTacklerTuner("TPE", {"optimize_mode": "maximize"})
+    resumed.update_search_space(SPACE)
+    resumed.load_checkpoint()
+    assert tpe_losses(resumed) == tpe_losses(tuner)
+
+
+def test_other_tuners_are_wrapped_by_name(tmp_path, monkeypatch):
+    monkeypatch.setenv("NNI_CHECKPOINT_DIRECTORY", str(tmp_path))
+    tuner = BTTacklerTuner("Random")
+    tuner.update_search_space(SPACE)
+    assert len(tuner.generate_multiple_parameters([0, 1, 2])) == 3
+
+
+@pytest.mark.parametrize(
+    "tuner, tuner_args, message",
+    [
+        ("NoSuchTuner", None, "classArgs.tuner = 'NoSuchTuner'"),
+        ("", None, "must be an NNI tuner name"),
+        ("TPE", [1], "tuner_args = [1]: must be a mapping"),
+    ],
+)
+def test_bad_class_args_name_the_key(tuner, tuner_args, message):
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        BTTacklerTuner(tuner, tuner_args)
