@@ -102,7 +102,22 @@ class BTTacklerTuner(Tuner):
             return parameter_list
 
     def receive_trial_result(self, parameter_id: int, parameters: Any, value: Any, **kwargs: Any) -> None:
+        """Pass a final result on, unless this trial already got one from us.
+
+        A stopped trial may still deliver its final result after it was fed (NNI processes trial
+        ends and final results on different threads); a second result for the same parameter id
+        makes TPE raise, which would stop NNI's dispatcher, so it is logged and dropped.
+        """
         with self._lock:
+            if parameter_id in self._with_result:
+                _logger.info(
+                    "BTTackler tuner: parameter %d already has a result (its trial was stopped); "
+                    "the late final result %r is not passed to %s",
+                    parameter_id,
+                    value,
+                    self.tuner_name,
+                )
+                return
             value = self._finite_result(value)
             self._inner.receive_trial_result(parameter_id, parameters, value, **kwargs)
             self._with_result.add(parameter_id)

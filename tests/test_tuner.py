@@ -65,6 +65,17 @@ def test_finished_and_failed_trials_are_not_fed_twice_or_invented(pair):
     assert tpe_losses(tuner) == [pytest.approx(-0.9), pytest.approx(-0.5)]
 
 
+def test_a_final_result_arriving_after_the_feed_is_dropped_not_raised(pair):
+    # Seen live: NNI handled the stopped trial's end (and our feed) before its late final result;
+    # TPE raises KeyError on a second result, which would kill NNI's dispatcher.
+    tuner, assessor = pair
+    parameters = tuner.generate_multiple_parameters([0])
+    stop(assessor, "late", FLAT)
+    end_trial(tuner, assessor, "late", 0, success=False)
+    tuner.receive_trial_result(0, parameters[0], 0.95)
+    assert tpe_losses(tuner) == [pytest.approx(-FLAT[-1]["default"])]
+
+
 def test_non_finite_metric_is_replaced_by_the_worst_result(pair):
     tuner, assessor = pair
     parameters = tuner.generate_multiple_parameters([0, 1, 2])
