@@ -18,7 +18,7 @@ from nni.assessor import Assessor, AssessResult
 
 from .config import AssessorConfig
 from .engine import Diagnoser, Verdict
-from .feedback import STOP_HANDOFF, StoppedTrial
+from .feedback import ENDED_TRIALS, EndedTrial
 from .journal import VERDICTS_FILE, current_journal_dir, open_journal, read_jsonl
 
 _logger = logging.getLogger("bttackler_nni")
@@ -70,12 +70,13 @@ class BTTacklerAssessor(Assessor):
             return AssessResult.Good
 
     def trial_end(self, trial_job_id: str, success: bool) -> None:
-        """Forget the trial's per-trial memory and hand a stopped trial to the tuner wrapper."""
+        """Forget the trial's per-trial memory and hand the ended trial to the tuner wrapper."""
         try:
             with self._lock:
                 verdict = self._diagnoser.stopped.get(trial_job_id)
+                parameter_id = self._diagnoser.parameter_id(trial_job_id)
                 self._diagnoser.trial_ended(trial_job_id)
-            STOP_HANDOFF.post(_stopped_trial(verdict) if verdict is not None and not success else None)
+            ENDED_TRIALS.post(_ended_trial(trial_job_id, parameter_id, None if success else verdict))
         except Exception:  # noqa: BLE001
             _logger.exception("BTTackler failed to close trial %s", trial_job_id)
 
@@ -128,7 +129,8 @@ class BTTacklerAssessor(Assessor):
             )
 
 
-def _stopped_trial(verdict: Verdict) -> StoppedTrial:
-    value = verdict.default if verdict.default is not None and math.isfinite(verdict.default) else None
-    indicator = verdict.reason.indicator if verdict.reason else ""
-    return StoppedTrial(verdict.trial, value, indicator)
+def _ended_trial(trial: str, parameter_id: int | None, stop: Verdict | None) -> EndedTrial:
+    if stop is None or stop.reason is None:
+        return EndedTrial(trial, parameter_id)
+    value = stop.default if stop.default is not None and math.isfinite(stop.default) else None
+    return EndedTrial(trial, parameter_id, stop.reason.indicator, value)

@@ -35,6 +35,8 @@ class Verdict:
         protected: whether cross-trial protection shielded the trial on this report.
         train_loss: the report's train loss, when it had a finite one.
         default: the report's ``default`` metric, when it had one.
+        max_epochs: the trial's planned epochs, when known.
+        parameter_id: the NNI parameter id the trial reported it received, when it did.
         problems: what was ignored in malformed input.
     """
 
@@ -48,6 +50,7 @@ class Verdict:
     train_loss: float | None = None
     default: float | None = None
     max_epochs: int | None = None
+    parameter_id: int | None = None
     problems: tuple[str, ...] = ()
 
     @property
@@ -81,6 +84,7 @@ class Verdict:
             "protected": self.protected,
             "train_loss": _json_number(self.train_loss),
             "default": _json_number(self.default),
+            "parameter_id": self.parameter_id,
         }
         if self.reason is not None:
             line.update(
@@ -117,6 +121,7 @@ class Verdict:
             train_loss=_number_from_json(line.get("train_loss")),
             default=_number_from_json(line.get("default")),
             max_epochs=line.get("max_epochs"),
+            parameter_id=line.get("parameter_id"),
             problems=tuple(line.get("problems", ())),
         )
 
@@ -246,11 +251,17 @@ class Diagnoser:
             else None,
             default=latest.default,
             max_epochs=trial_history.max_epochs,
+            parameter_id=latest.parameter_id,
             problems=tuple(problems),
         )
         if verdict.stop:
             self._stopped[trial] = verdict
         return verdict
+
+    def parameter_id(self, trial: str) -> int | None:
+        """The NNI parameter id a running trial reported it received (``None`` if it did not say)."""
+        state = self._trials.get(trial)
+        return state.records[-1].parameter_id if state is not None and state.records else None
 
     def trial_ended(self, trial: str) -> None:
         """Forget a finished trial's parsed reports and streaks; its peer losses, protection and stop stay."""

@@ -1,11 +1,14 @@
-"""Hand-over of stopped trials from the assessor to the tuner wrapper, inside NNI's dispatcher.
+"""Hand-over of ended trials from the assessor to the tuner wrapper, inside NNI's dispatcher.
 
 NNI 3.0 gives a tuner nothing for a trial an assessor kills (``includeIntermediateResults`` cannot
-be set in a v2 config). Both algorithms live in the same dispatcher process, and when a trial ends
-NNI's ``handle_trial_end`` calls ``assessor.trial_end(trial_job_id, ...)`` and then, on the same
-thread and immediately after, ``tuner.trial_end(parameter_id, ...)``: the only point where the
-assessor's trial id meets the tuner's parameter id. The assessor posts the stopped trial here; the
-tuner wrapper takes it in its own ``trial_end``. Slots are per thread, so nothing else can interleave.
+be set in a v2 config), and the parameter id it passes to ``tuner.trial_end`` can belong to another
+trial (it hands parameters to concurrently started trials in the order they ask, see
+docs/nni-notes.md). When a trial ends, NNI's ``handle_trial_end`` calls
+``assessor.trial_end(trial_job_id, ...)`` and then, on the same thread and immediately after,
+``tuner.trial_end(parameter_id, ...)``: the one point where the assessor's knowledge of the trial
+(what it reported, including the parameter id it really received, and whether we stopped it)
+meets the tuner. The assessor posts the trial here; the tuner wrapper takes it in its own
+``trial_end``. Slots are per thread, so nothing else can interleave.
 """
 
 from __future__ import annotations
@@ -15,37 +18,44 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
-class StoppedTrial:
-    """A trial the assessor stopped, as the tuner needs it.
+class EndedTrial:
+    """A trial that just ended, as the tuner needs it.
 
     Attributes:
         trial: NNI trial job id.
-        value: the ``default`` metric of the report that stopped it (``None`` when not finite).
-        indicator: the indicator that stopped it.
+        parameter_id: the parameter id the trial reported it received (``None`` if it did not say).
+        stopped_by: the indicator that stopped it, or ``None`` when BTTackler did not stop it.
+        stopped_value: the ``default`` metric of the report that stopped it (``None`` when not
+            finite or not stopped).
     """
 
     trial: str
-    value: float | None
-    indicator: str
+    parameter_id: int | None
+    stopped_by: str | None = None
+    stopped_value: float | None = None
 
 
-class StopHandoff:
+class EndedTrialHandoff:
     """One slot per thread: ``post`` in ``assessor.trial_end``, ``take`` in ``tuner.trial_end``."""
 
     def __init__(self) -> None:
-        self._slots: dict[int, StoppedTrial | None] = {}
+        self._slots: dict[int, EndedTrial] = {}
         self._lock = threading.Lock()
 
-    def post(self, stopped: StoppedTrial | None) -> None:
-        """Record the trial that just ended on this thread (``None``: it was not stopped by us)."""
+    def post(self, ended: EndedTrial) -> None:
+        """Record the trial that just ended on this thread."""
         with self._lock:
-            self._slots[threading.get_ident()] = stopped
+            self._slots[threading.get_ident()] = ended
 
-    def take(self) -> StoppedTrial | None:
-        """The trial posted on this thread, cleared so it is handed over at most once."""
+    def take(self) -> EndedTrial | None:
+        """The trial posted on this thread, cleared so it is handed over at most once.
+
+        ``None`` when the assessor saw nothing of the trial (NNI calls ``assessor.trial_end`` only
+        for trials that reported an intermediate result).
+        """
         with self._lock:
             return self._slots.pop(threading.get_ident(), None)
 
 
-STOP_HANDOFF = StopHandoff()
+ENDED_TRIALS = EndedTrialHandoff()
 """The process-wide hand-over used by :class:`BTTacklerAssessor` and :class:`BTTacklerTuner`."""

@@ -18,6 +18,7 @@ Record layout (all keys optional except ``default``)::
       "sampled_batches": 45,
       "layers": {"names": [...], "grad": [...], "zero_share": [...]},   # g[l], z[l], forward order
       "activations": {"names": [...], "dead_share": [...]},             # a[l]
+      "trial": {"parameter_id": 7},   # the NNI parameter id this trial really received
     }
 """
 
@@ -46,6 +47,8 @@ ZERO_GRAD_SHARE = "zero_grad_share"
 DEAD_ACTIVATION_SHARE = "dead_activation_share"
 NONFINITE = "nonfinite"
 SAMPLED_BATCHES = "sampled_batches"
+TRIAL = "trial"
+PARAMETER_ID = "parameter_id"
 LAYERS = "layers"
 ACTIVATIONS = "activations"
 NAMES = "names"
@@ -80,6 +83,7 @@ class EpochRecord:
     zero_share: np.ndarray | None = None
     dead_share: np.ndarray | None = None
     layer_names: tuple[str, ...] = ()
+    parameter_id: int | None = None
     grad_median: float | None = None
     grad_ratio_median: float | None = None
     grad_ratio_overflow: bool = False
@@ -175,6 +179,7 @@ def parse_record(raw: Any) -> tuple[EpochRecord, list[str]]:
         if dead_share is not None and len(dead_share)
         else scalars[DEAD_ACTIVATION_SHARE]
     )
+    fields[PARAMETER_ID] = _read_parameter_id(raw.get(TRIAL), problems)
     names = _read_names(raw.get(LAYERS), len(grad) if grad is not None else 0)
     record = EpochRecord(grad=grad, zero_share=zero_share, dead_share=dead_share, layer_names=names, **fields)
     return record, problems
@@ -242,6 +247,15 @@ def _read_number_list(value: Any, label: str, problems: list[str]) -> np.ndarray
         problems.append(f"{label} holds values that are not numbers")
         return None
     return np.asarray(value, dtype=np.float64)
+
+
+def _read_parameter_id(section: Any, problems: list[str]) -> int | None:
+    if section is None:
+        return None
+    if not isinstance(section, Mapping):
+        problems.append(f"{TRIAL} is {_describe(section)}, not a dict")
+        return None
+    return _read_count(section, PARAMETER_ID, problems)
 
 
 def _read_names(section: Any, count: int) -> tuple[str, ...]:

@@ -131,6 +131,9 @@ class Reporter:
             **metrics,
         }
         record.update(self._epoch_statistics())
+        parameter_id = _nni_parameter_id()
+        if parameter_id is not None:
+            record[keys.TRIAL] = {keys.PARAMETER_ID: parameter_id}
         losses_finite = all(
             math.isfinite(metrics[k]) for k in (keys.TRAIN_LOSS, keys.VAL_LOSS) if k in metrics
         )
@@ -225,6 +228,18 @@ class Reporter:
             exc_info=True,
         )
         self._stats_enabled = False
+
+
+def _nni_parameter_id() -> int | None:
+    """The parameter id NNI delivered to this trial, or ``None`` outside NNI.
+
+    NNI 3.0 can record another parameter id for a trial than the one it delivered (see
+    docs/nni-notes.md); the assessor uses this one, sent by the trial itself, to put that right.
+    NNI has no public accessor for it, so this reads ``nni.trial``'s record of the delivery.
+    """
+    delivered = getattr(nni.trial, "_params", None)
+    parameter_id = delivered.get("parameter_id") if isinstance(delivered, dict) else None
+    return parameter_id if isinstance(parameter_id, int) else None
 
 
 def _as_float(name: str, value: Any) -> float:

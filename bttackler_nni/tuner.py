@@ -18,7 +18,7 @@ from nni.tools.package_utils import create_builtin_class_instance
 from nni.tuner import Tuner
 
 from .config import ConfigError
-from .feedback import STOP_HANDOFF, StoppedTrial
+from .feedback import ENDED_TRIALS, EndedTrial
 from .journal import TUNER_FEEDBACK_FILE, current_journal_dir, open_journal, read_jsonl
 
 _logger = logging.getLogger("bttackler_nni")
@@ -123,10 +123,25 @@ class BTTacklerTuner(Tuner):
             self._with_result.add(parameter_id)
 
     def trial_end(self, parameter_id: int, success: bool, **kwargs: Any) -> None:
-        stopped = STOP_HANDOFF.take()
+        """Feed a trial BTTackler stopped, then end it in the wrapped tuner under its true parameter id.
+
+        NNI 3.0 may pass the parameter id of another trial here (see docs/nni-notes.md); the id
+        the trial itself reported, handed over by the assessor, takes precedence.
+        """
+        ended = ENDED_TRIALS.take()
         with self._lock:
-            if stopped is not None and not success and parameter_id not in self._with_result:
-                self._feed_stopped(parameter_id, stopped)
+            if ended is not None and ended.parameter_id is not None and ended.parameter_id != parameter_id:
+                _logger.info(
+                    "BTTackler tuner: NNI ended trial %s as parameter %d, but the trial ran parameter %d; "
+                    "using %d",
+                    ended.trial,
+                    parameter_id,
+                    ended.parameter_id,
+                    ended.parameter_id,
+                )
+                parameter_id = ended.parameter_id
+            if ended is not None and ended.stopped_by is not None and not success:
+                self._feed_stopped(parameter_id, ended)
             self._inner.trial_end(parameter_id, success, **kwargs)
             self._parameters.pop(parameter_id, None)
 
@@ -167,10 +182,12 @@ class BTTacklerTuner(Tuner):
     def _on_error(self) -> None:
         self._inner._on_error()
 
-    def _feed_stopped(self, parameter_id: int, stopped: StoppedTrial) -> None:
+    def _feed_stopped(self, parameter_id: int, stopped: EndedTrial) -> None:
         """Give the wrapped tuner the stopped trial's metric as its final result; never raise."""
+        if parameter_id in self._with_result:
+            return
         parameters = self._parameters.get(parameter_id)
-        value = stopped.value if stopped.value is not None else self._worst
+        value = stopped.stopped_value if stopped.stopped_value is not None else self._worst
         if parameters is None or value is None:
             _logger.warning(
                 "BTTackler tuner has no %s for stopped trial %s; %s learns nothing from it",
@@ -194,7 +211,7 @@ class BTTacklerTuner(Tuner):
             value,
             stopped.trial,
             parameter_id,
-            stopped.indicator,
+            stopped.stopped_by,
         )
         if self._journal is not None:
             self._journal.append(
@@ -204,7 +221,7 @@ class BTTacklerTuner(Tuner):
                     "parameter_id": parameter_id,
                     "parameters": parameters,
                     "value": value,
-                    "indicator": stopped.indicator,
+                    "indicator": stopped.stopped_by,
                 }
             )
 

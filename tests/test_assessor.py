@@ -10,7 +10,7 @@ from nni.assessor import AssessResult
 from synthetic import healthy_history, with_losses
 
 from bttackler_nni import BTTacklerAssessor, ConfigError
-from bttackler_nni.feedback import STOP_HANDOFF
+from bttackler_nni.feedback import ENDED_TRIALS, EndedTrial
 from bttackler_nni.journal import JOURNAL_DIR, VERDICTS_FILE, read_jsonl
 
 FLAT = with_losses([2.3, 2.299, 2.298, 2.297])
@@ -121,13 +121,21 @@ def test_bad_class_args_fail_at_construction():
         BTTacklerAssessor(patience=0)
 
 
-def test_trial_end_hands_only_stopped_unsuccessful_trials_to_the_tuner(checkpoint_dir):
+def test_trial_end_hands_each_ended_trial_to_the_tuner_with_its_own_parameter_id(checkpoint_dir):
     assessor = BTTacklerAssessor()
-    run(assessor, "flat", FLAT[:3])
+    run(assessor, "flat", [{**r, "trial": {"parameter_id": 7}} for r in FLAT[:3]])
     run(assessor, "good", healthy_history(3))
     assessor.trial_end("good", True)
-    assert STOP_HANDOFF.take() is None
+    assert ENDED_TRIALS.take() == EndedTrial("good", None)
     assessor.trial_end("flat", False)
-    stopped = STOP_HANDOFF.take()
-    assert stopped.trial == "flat" and stopped.indicator == "PLC" and stopped.value == pytest.approx(0.18)
-    assert STOP_HANDOFF.take() is None
+    ended = ENDED_TRIALS.take()
+    assert (ended.trial, ended.parameter_id, ended.stopped_by) == ("flat", 7, "PLC")
+    assert ended.stopped_value == pytest.approx(0.18)
+    assert ENDED_TRIALS.take() is None
+
+
+def test_a_stopped_trial_that_succeeded_anyway_is_not_handed_over_as_stopped(checkpoint_dir):
+    assessor = BTTacklerAssessor()
+    run(assessor, "flat", FLAT[:3])
+    assessor.trial_end("flat", True)  # it finished before NNI's kill arrived
+    assert ENDED_TRIALS.take() == EndedTrial("flat", None)

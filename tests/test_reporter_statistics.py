@@ -282,7 +282,13 @@ def test_end_epoch_sends_and_returns_the_same_dict_and_finish_sends_the_final(mo
 
 def test_works_outside_an_experiment_through_nni_standalone_mode():
     record = Reporter(mlp(1), max_epochs=2).end_epoch(train_loss=0.5)
-    assert record["default"] == 0.5
+    assert record["default"] == 0.5 and "trial" not in record
+
+
+def test_record_carries_the_parameter_id_nni_delivered(monkeypatch):
+    monkeypatch.setattr(reporter_module.nni.trial, "_params", {"parameter_id": 20, "parameters": {}})
+    record = Reporter(mlp(1), max_epochs=2).end_epoch(train_loss=0.5)
+    assert record["trial"] == {"parameter_id": 20}
 
 
 @pytest.mark.parametrize(

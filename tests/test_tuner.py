@@ -76,6 +76,20 @@ def test_a_final_result_arriving_after_the_feed_is_dropped_not_raised(pair):
     assert tpe_losses(tuner) == [pytest.approx(-FLAT[-1]["default"])]
 
 
+def test_nni_parameter_id_mix_up_is_corrected_with_the_ids_trials_report(pair, tmp_path):
+    # NNI 3.0 hands parameters to concurrently started trials in request order, and may end trial
+    # "slow" (which ran parameter 1) as parameter 0, the one "fast" (still running) received.
+    tuner, assessor = pair
+    parameters = tuner.generate_multiple_parameters([0, 1])
+    stop(assessor, "slow", [{**r, "trial": {"parameter_id": 1}} for r in FLAT])
+    end_trial(tuner, assessor, "slow", 0, success=False)
+    assert list(tuner.inner._running_params) == [0]  # parameter 0 is still running
+    fed = list(read_jsonl(tmp_path / JOURNAL_DIR / TUNER_FEEDBACK_FILE))
+    assert [(x["parameter_id"], x["parameters"]) for x in fed] == [(1, parameters[1])]
+    tuner.receive_trial_result(0, parameters[0], 0.9)  # "fast" finishes: no KeyError, both recorded
+    assert sorted(tpe_losses(tuner)) == [pytest.approx(-0.9), pytest.approx(-FLAT[-1]["default"])]
+
+
 def test_non_finite_metric_is_replaced_by_the_worst_result(pair):
     tuner, assessor = pair
     parameters = tuner.generate_multiple_parameters([0, 1, 2])

@@ -1,0 +1,196 @@
+"""Read an NNI 3.0 experiment from its directory: trials, their records, and BTTackler's verdicts.
+
+Everything comes from files, so it works on running, stopped and finished experiments alike and
+needs no web server:
+
+- ``<experiment dir>/db/nni.sqlite``: the experiment's start time and config (``ExperimentProfile``),
+  each trial's status events with its parameters (``TrialJobEvent``), and every intermediate and
+  final result (``MetricData``).
+- ``<experiment dir>/checkpoint/bttackler/verdicts.jsonl``: BTTackler's verdicts.
+
+An experiment is located by id through NNI's registry ``~/nni-experiments/.experiment`` (which
+records each experiment's ``experimentWorkingDirectory``), then under ``~/nni-experiments``; a path
+to the experiment directory is accepted too.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import nni
+
+from .journal import VERDICTS_FILE, journal_dir_of_experiment, read_jsonl
+
+TERMINAL_STATUSES = frozenset({"SUCCEEDED", "FAILED", "USER_CANCELED", "SYS_CANCELED", "EARLY_STOPPED"})
+
+
+class ExperimentNotFound(FileNotFoundError):
+    """No experiment directory could be found for the given id or path."""
+
+
+@dataclass
+class Trial:
+    """One trial as NNI stored it, with BTTackler's stop verdict when BTTackler stopped it.
+
+    Times are seconds since the experiment started. ``status`` is NNI's last status (an assessor
+    kill reads USER_CANCELED unless the NNI repair is applied); ``stop_verdict`` is the truth about
+    who stopped it.
+    """
+
+    id: str
+    sequence: int | None
+    parameter_id: int | None
+    parameters: dict[str, Any]
+    status: str
+    start: float | None = None
+    end: float | None = None
+    intermediate: list[Any] = field(default_factory=list)
+    final: Any = None
+    stop_verdict: dict[str, Any] | None = None
+
+    @property
+    def stopped_by_bttackler(self) -> bool:
+        return self.stop_verdict is not None and self.status != "SUCCEEDED"
+
+    @property
+    def last_value(self) -> float | None:
+        """The final result's metric, or for a trial without one its last reported ``default``."""
+        for value in ([self.final] if self.final is not None else []) + self.intermediate[::-1]:
+            metric = value.get("default") if isinstance(value, dict) else value
+            if isinstance(metric, (int, float)) and not isinstance(metric, bool):
+                return float(metric)
+        return None
+
+    @property
+    def duration(self) -> float | None:
+        return None if self.start is None or self.end is None else self.end - self.start
+
+
+@dataclass
+class Experiment:
+    """An NNI experiment read from disk."""
+
+    id: str
+    directory: Path
+    start_time: float
+    config: dict[str, Any]
+    trials: list[Trial]
+    verdicts: list[dict[str, Any]]
+
+    def trial(self, trial_id: str) -> Trial:
+        for trial in self.trials:
+            if trial.id == trial_id:
+                return trial
+        raise KeyError(f"experiment {self.id} has no trial {trial_id!r}")
+
+
+def locate(experiment: str | Path, home: Path | None = None) -> Path:
+    """The directory of ``experiment`` (an id or a directory path)."""
+    candidate = Path(experiment).expanduser()
+    if (candidate / "db" / "nni.sqlite").exists():
+        return candidate.resolve()
+    root = (home or Path.home()) / "nni-experiments"
+    searched = [root / str(experiment)]
+    registry = root / ".experiment"
+    if registry.exists():
+        entry = json.loads(registry.read_text(encoding="utf-8")).get(str(experiment))
+        if isinstance(entry, dict) and entry.get("logDir"):
+            searched.insert(0, Path(entry["logDir"]) / str(experiment))
+    for path in searched:
+        if (path / "db" / "nni.sqlite").exists():
+            return path
+    raise ExperimentNotFound(
+        f"no NNI experiment {str(experiment)!r}: looked in {', '.join(str(p) for p in searched)} "
+        f"(and NNI's registry {registry}). Give the experiment id shown by `nnictl experiment list --all` "
+        f"or the path of its directory."
+    )
+
+
+def load(experiment: str | Path, home: Path | None = None) -> Experiment:
+    """Read ``experiment`` (an id or a directory) with all trials, results and verdicts."""
+    directory = locate(experiment, home)
+    connection = sqlite3.connect(f"file:{directory / 'db' / 'nni.sqlite'}?mode=ro", uri=True)
+    try:
+        profile = connection.execute(
+            "SELECT id, startTime, params FROM ExperimentProfile ORDER BY revision DESC LIMIT 1"
+        ).fetchone()
+        events = connection.execute(
+            "SELECT timestamp, trialJobId, event, data, sequenceId FROM TrialJobEvent "
+            "ORDER BY timestamp, rowid"
+        ).fetchall()
+        metrics = connection.execute(
+            "SELECT trialJobId, type, parameterId, data FROM MetricData ORDER BY timestamp, rowid"
+        ).fetchall()
+    finally:
+        connection.close()
+    if profile is None:
+        raise ExperimentNotFound(f"{directory} holds no experiment profile yet")
+    experiment_id, start_ms, params = profile
+    start_time = start_ms / 1000
+    trials = _trials_from_events(events, start_time)
+    _attach_metrics(trials, metrics)
+    verdicts = [
+        line
+        for line in read_jsonl(journal_dir_of_experiment(directory) / VERDICTS_FILE)
+        if "event" not in line
+    ]
+    for verdict in verdicts:
+        if (
+            verdict.get("stop")
+            and verdict.get("trial") in trials
+            and trials[verdict["trial"]].stop_verdict is None
+        ):
+            trials[verdict["trial"]].stop_verdict = verdict
+    ordered = sorted(trials.values(), key=lambda t: (t.sequence if t.sequence is not None else 1 << 30, t.id))
+    return Experiment(experiment_id, directory, start_time, json.loads(params), ordered, verdicts)
+
+
+def _trials_from_events(events: Iterable[tuple], start_time: float) -> dict[str, Trial]:
+    trials: dict[str, Trial] = {}
+    for timestamp, trial_id, event, data, sequence in events:
+        trial = trials.get(trial_id)
+        if trial is None:
+            record = json.loads(data) if data else {}
+            trial = trials[trial_id] = Trial(
+                trial_id, sequence, record.get("parameter_id"), record.get("parameters", {}), event
+            )
+        trial.status = event
+        seconds = timestamp / 1000 - start_time
+        if event == "RUNNING" and trial.start is None:
+            trial.start = seconds
+        if event in TERMINAL_STATUSES:
+            trial.end = seconds
+    return trials
+
+
+def _attach_metrics(trials: dict[str, Trial], metrics: Iterable[tuple]) -> None:
+    """Add each trial's results, and correct its parameters to those it says it received.
+
+    NNI 3.0 can store a trial with the parameters of another trial started at the same time (it
+    hands parameters out in the order trials ask; see docs/nni-notes.md). The parameter id in a
+    trial's own metrics is the one it really ran.
+    """
+    parameters_by_id = {t.parameter_id: t.parameters for t in trials.values() if t.parameter_id is not None}
+    for trial_id, kind, parameter_id, data in metrics:
+        trial = trials.get(trial_id)
+        if trial is None:
+            continue
+        if parameter_id is not None and str(parameter_id).isdigit() and int(parameter_id) in parameters_by_id:
+            trial.parameter_id = int(parameter_id)
+            trial.parameters = parameters_by_id[trial.parameter_id]
+        value = decode_metric(data)
+        if kind == "FINAL":
+            trial.final = value
+        elif kind == "PERIODICAL":
+            trial.intermediate.append(value)
+
+
+def decode_metric(data: str) -> Any:
+    """NNI stores a metric as a JSON string holding the trial's ``nni.dump`` text: undo both layers."""
+    inner = json.loads(data)
+    return nni.load(inner) if isinstance(inner, str) else inner
