@@ -70,6 +70,7 @@ class BTTacklerTuner(Tuner):
         self._parameters: dict[int, Any] = {}
         self._with_result: set[int] = set()
         self._worst: float | None = None
+        self._pending_replay: list[dict[str, Any]] = []
         self._journal = open_journal(TUNER_FEEDBACK_FILE)
 
     @property
@@ -80,6 +81,9 @@ class BTTacklerTuner(Tuner):
     def update_search_space(self, search_space: Any) -> None:
         with self._lock:
             self._inner.update_search_space(search_space)
+            if self._pending_replay:
+                self._replay(self._pending_replay)
+                self._pending_replay = []
 
     def generate_parameters(self, parameter_id: int, **kwargs: Any) -> Any:
         with self._lock:
@@ -152,23 +156,21 @@ class BTTacklerTuner(Tuner):
     def load_checkpoint(self) -> None:
         """On ``nnictl resume``: the wrapped tuner's own checkpoint, then the stopped trials' results.
 
-        NNI replays only trials with a final result into a resumed tuner; stopped trials have none.
+        NNI replays only trials with a final result into a resumed tuner; stopped trials have none,
+        so they are read from the feedback journal. NNI calls this before it sends the search
+        space, which a tuner needs to take results, so they are replayed in
+        :meth:`update_search_space`.
         """
         with self._lock:
             self._inner.load_checkpoint()
             folder = current_journal_dir()
             if folder is None:
                 return
-            fed = [
+            self._pending_replay = [
                 {"parameter": line["parameters"], "value": line["value"]}
                 for line in read_jsonl(folder / TUNER_FEEDBACK_FILE)
                 if "parameters" in line and "value" in line
             ]
-            if fed:
-                self._inner.import_data(fed)
-                _logger.info(
-                    "BTTackler tuner replayed %d stopped trials' results into %s", len(fed), self.tuner_name
-                )
 
     def save_checkpoint(self) -> None:
         with self._lock:
@@ -181,6 +183,19 @@ class BTTacklerTuner(Tuner):
 
     def _on_error(self) -> None:
         self._inner._on_error()
+
+    def _replay(self, results: list[dict[str, Any]]) -> None:
+        """Import earlier stopped trials' results into the wrapped tuner; never raise."""
+        try:
+            self._inner.import_data(results)
+        except Exception:  # noqa: BLE001 - a tuner exception would stop NNI's dispatcher
+            _logger.exception(
+                "BTTackler tuner: %s could not import the stopped trials' results", self.tuner_name
+            )
+            return
+        _logger.info(
+            "BTTackler tuner replayed %d stopped trials' results into %s", len(results), self.tuner_name
+        )
 
     def _feed_stopped(self, parameter_id: int, stopped: EndedTrial) -> None:
         """Give the wrapped tuner the stopped trial's metric as its final result; never raise."""

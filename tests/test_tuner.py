@@ -116,8 +116,8 @@ def test_resume_replays_fed_results_into_a_fresh_tuner(pair):
     stop(assessor, "A", FLAT)
     end_trial(tuner, assessor, "A", 0, success=False)
     resumed = BTTacklerTuner("TPE", {"optimize_mode": "maximize"})
+    resumed.load_checkpoint()  # NNI's order on resume: checkpoint first, search space later
     resumed.update_search_space(SPACE)
-    resumed.load_checkpoint()
     assert tpe_losses(resumed) == tpe_losses(tuner)
 
 

@@ -2,7 +2,7 @@
 
 The data ships inside scikit-learn (1,797 8x8 images), so nothing is downloaded. The data set is
 tiny, so an epoch is defined as ``--samples-per-epoch`` augmented training samples (default
-20,000, about half a second on one CPU core) rather than one pass: long enough that stopping a bad
+30,000, about half a second on one CPU core) rather than one pass: long enough that stopping a bad
 trial early visibly saves time, as it would with real data.
 
 Under NNI the hyperparameters come from the tuner; run standalone (``python train.py``) it trains
@@ -60,7 +60,7 @@ def augmented_batch(x: torch.Tensor, y: torch.Tensor, size: int, generator: torc
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--samples-per-epoch", type=int, default=20_000)
+    parser.add_argument("--samples-per-epoch", type=int, default=30_000)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (NNI runs trials side by side)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()

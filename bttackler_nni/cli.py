@@ -1,0 +1,144 @@
+"""The ``bttackler`` command: run an experiment end to end, explain stops, register, repair NNI."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import nni_experiment, nni_repair
+from .launcher import LaunchError, check_config, create, load_config, nnictl, nnictl_environment, stop, wait
+from .summary import explain_trial, summarize
+
+REGISTRATION_META = Path(__file__).with_name("nni_algorithms.yml")
+REGISTERED_NAMES = ("BTTackler", "BTTacklerTuner")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except (LaunchError, nni_experiment.ExperimentNotFound, nni_repair.RepairError, KeyError) as error:
+        print(f"bttackler: {error}", file=sys.stderr)
+        return 1
+
+
+def _run(args: argparse.Namespace) -> int:
+    config = load_config(args.config, args.set)
+    check_config(config)
+    env = nnictl_environment()
+    experiment = create(config, args.port, env)
+    print(
+        f"Experiment {experiment.id} started; web UI {experiment.url}; files in {experiment.directory}",
+        flush=True,
+    )
+    status = "interrupted"
+    try:
+        status = wait(experiment, args.timeout, on_progress=lambda line: print(line, flush=True))
+    finally:
+        if not args.keep:
+            try:
+                stop(experiment, env)
+            except LaunchError as error:
+                print(f"bttackler: could not stop {experiment.id}: {error}", file=sys.stderr)
+        try:
+            print()
+            print(summarize(nni_experiment.load(experiment.directory), status))
+        except (nni_experiment.ExperimentNotFound, OSError) as error:
+            print(f"bttackler: no summary: {error}", file=sys.stderr)
+    if args.keep:
+        print(f"\nThe experiment keeps running: `nnictl stop {experiment.id}` when done.")
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    check_config(load_config(args.config, args.set))
+    print(f"{args.config}: valid")
+    return 0
+
+
+def _why(args: argparse.Namespace) -> int:
+    experiment = nni_experiment.load(args.experiment)
+    print(explain_trial(experiment, args.trial) if args.trial else summarize(experiment))
+    return 0
+
+
+def _register(args: argparse.Namespace) -> int:
+    if args.undo:
+        for name in REGISTERED_NAMES:
+            print(nnictl("algo", "unregister", name).strip())
+    else:
+        print(nnictl("algo", "register", "--meta", str(REGISTRATION_META)).strip())
+        print(
+            "Use them in any experiment config: `assessor: {name: BTTackler}` and "
+            "`tuner: {name: BTTacklerTuner, classArgs: {tuner: TPE, tuner_args: {optimize_mode: maximize}}}`"
+        )
+    return 0
+
+
+def _repair(args: argparse.Namespace) -> int:
+    path = nni_repair.compat_js_path()
+    if args.action == "status":
+        print(f"{path}: {nni_repair.state(path).value}")
+    elif args.action == "apply":
+        changed = nni_repair.apply(path)
+        print(
+            f"{path}: {'repaired' if changed else 'already repaired'}; assessor kills of experiments started "
+            "from now on show as EARLY_STOPPED"
+        )
+    else:
+        changed = nni_repair.revert(path)
+        print(f"{path}: {'restored to NNI original' if changed else 'already NNI original'}")
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bttackler", description=__doc__)
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run an NNI experiment to its end and summarise the trials")
+    run.add_argument("config", help="experiment YAML, e.g. configs/digits/tpe_bttackler.yml")
+    _add_overrides(run)
+    run.add_argument("--port", type=int, help="web UI port (default: a free one)")
+    run.add_argument("--timeout", type=float, default=3 * 3600, help="give up after this many seconds")
+    run.add_argument("--keep", action="store_true", help="leave the experiment running (for its web UI)")
+    run.set_defaults(handler=_run)
+
+    check = commands.add_parser("check", help="validate an experiment YAML, BTTackler's classArgs included")
+    check.add_argument("config")
+    _add_overrides(check)
+    check.set_defaults(handler=_check)
+
+    why = commands.add_parser("why", help="why BTTackler stopped the trials of an experiment")
+    why.add_argument("experiment", help="experiment id (see `nnictl experiment list --all`) or directory")
+    why.add_argument("trial", nargs="?", help="a trial id: show every verdict it got")
+    why.set_defaults(handler=_why)
+
+    register = commands.add_parser("register", help="register BTTackler and BTTacklerTuner as NNI algorithms")
+    register.add_argument("--undo", action="store_true", help="unregister them")
+    register.set_defaults(handler=_register)
+
+    repair = commands.add_parser(
+        "nni-repair",
+        help="opt-in repair: NNI 3.0 shows assessor kills as "
+        "USER_CANCELED; after `apply` they show as EARLY_STOPPED",
+    )
+    repair.add_argument("action", choices=("status", "apply", "revert"))
+    repair.set_defaults(handler=_repair)
+    return parser
+
+
+def _add_overrides(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key (dotted path, YAML value), e.g. --set maxTrialNumber=8",
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

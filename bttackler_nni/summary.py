@@ -1,0 +1,147 @@
+"""Plain-text summaries of an experiment: trials, outcomes, and why BTTackler stopped each one."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from .journal import VERDICTS_FILE, journal_dir_of_experiment
+from .nni_experiment import Experiment, Trial
+
+
+def estimated_seconds_saved(trial: Trial) -> float | None:
+    """Training time a stopped trial did not spend: its remaining epochs at its own pace so far.
+
+    ``None`` when the trial was not stopped by BTTackler or its timing or planned length is unknown.
+    """
+    if not trial.stopped_by_bttackler or trial.duration is None or not trial.intermediate:
+        return None
+    planned = (trial.stop_verdict or {}).get("max_epochs")
+    done = len(trial.intermediate)
+    if not isinstance(planned, int) or planned <= done:
+        return None
+    return (planned - done) * trial.duration / done
+
+
+def outcome(trial: Trial) -> str:
+    """What happened to a trial, in words: BTTackler's stop reason first, else NNI's status."""
+    if trial.stopped_by_bttackler and trial.stop_verdict is not None:
+        verdict = trial.stop_verdict
+        return f"stopped by {verdict['indicator']} at epoch {verdict['epoch']}"
+    return trial.status.lower()
+
+
+def summarize(experiment: Experiment, status: str | None = None, max_rows: int = 60) -> str:
+    """A short report: counts, stops per indicator, the best trial, and one line per trial."""
+    trials = experiment.trials
+    stopped = [t for t in trials if t.stopped_by_bttackler]
+    statuses = Counter(t.status for t in trials if not t.stopped_by_bttackler)
+    nni_labels = Counter(t.status for t in stopped)
+    by_indicator = Counter((t.stop_verdict or {}).get("indicator") for t in stopped)
+    kinds = {(t.stop_verdict or {}).get("indicator"): (t.stop_verdict or {}).get("kind") for t in stopped}
+    saved = [s for s in (estimated_seconds_saved(t) for t in stopped) if s is not None]
+    ends = [t.end for t in trials if t.end is not None]
+
+    lines = [
+        f"Experiment {experiment.id} ({experiment.config.get('experimentName', 'unnamed')})"
+        + (f": {status}" if status else "")
+        + (f" after {_duration(max(ends))}" if ends else "")
+        + f", {len(trials)} trials"
+    ]
+    counts = [f"stopped by BTTackler {len(stopped)}"]
+    if stopped:
+        counts[0] += " (NNI shows " + ", ".join(f"{s} {n}" for s, n in sorted(nni_labels.items())) + ")"
+    counts += [f"{s.lower()} {n}" for s, n in sorted(statuses.items())]
+    lines.append("  " + ", ".join(counts))
+    if stopped:
+        lines.append(
+            "  stops by indicator: "
+            + ", ".join(
+                f"{indicator} {n} ({kinds.get(indicator)})" for indicator, n in by_indicator.most_common()
+            )
+        )
+    if saved:
+        lines.append(
+            f"  trial time saved by stopping early: about {_duration(sum(saved))} "
+            f"(remaining epochs of the stopped trials at their own pace)"
+        )
+    best = _best(experiment)
+    if best is not None:
+        lines.append(f"  best: trial {best.id} {_value(best.last_value)} ({_parameters(best.parameters)})")
+    lines.append("")
+    lines.append(f"  {'trial':<8}{'outcome':<32}{'reports':>8}{'value':>10}  reason")
+    for trial in trials[:max_rows]:
+        verdict = trial.stop_verdict if trial.stopped_by_bttackler else None
+        reason = _reason(verdict) if verdict else ""
+        lines.append(
+            f"  {trial.id:<8}{outcome(trial):<32}{len(trial.intermediate):>8}"
+            f"{_value(trial.last_value):>10}  {reason}"
+        )
+    if len(trials) > max_rows:
+        lines.append(f"  ... {len(trials) - max_rows} more trials")
+    lines.append("")
+    lines.append(
+        f"  Why a trial stopped: `bttackler why {experiment.id} TRIAL`, or the JSON lines in "
+        f"{journal_dir_of_experiment(experiment.directory) / VERDICTS_FILE}"
+    )
+    return "\n".join(lines)
+
+
+def explain_trial(experiment: Experiment, trial_id: str) -> str:
+    """Every verdict BTTackler gave one trial, and how the trial ended."""
+    trial = experiment.trial(trial_id)
+    verdicts = [v for v in experiment.verdicts if v.get("trial") == trial_id]
+    lines = [
+        f"Trial {trial.id} of experiment {experiment.id}: {outcome(trial)} (NNI status {trial.status}), "
+        f"{len(trial.intermediate)} reports, value {_value(trial.last_value)}",
+        f"  parameters: {_parameters(trial.parameters)}",
+    ]
+    for verdict in verdicts:
+        mark = "STOP" if verdict.get("stop") else "ok  "
+        fired = ", ".join(verdict.get("fired") or []) or "-"
+        protected = " protected" if verdict.get("protected") else ""
+        lines.append(
+            f"  {mark} epoch {verdict.get('epoch'):>3}  train_loss {_value(verdict.get('train_loss'))}"
+            f"  fired: {fired}{protected}" + (f"  -> {_reason(verdict)}" if verdict.get("stop") else "")
+        )
+    if not verdicts:
+        lines.append("  BTTackler gave this trial no verdict (it reported no intermediate result).")
+    return "\n".join(lines)
+
+
+def _reason(verdict: dict[str, Any]) -> str:
+    value, threshold = verdict.get("value"), verdict.get("threshold")
+    observed = "" if value is None else f", observed {_value(value)}"
+    limit = "" if threshold is None else f", threshold {_value(threshold)}"
+    return f"{verdict.get('indicator')} [{verdict.get('kind')}] {verdict.get('rule')}{observed}{limit}"
+
+
+def _best(experiment: Experiment) -> Trial | None:
+    minimize = _optimize_mode(experiment.config) == "minimize"
+    scored = [t for t in experiment.trials if t.last_value is not None and t.last_value == t.last_value]
+    if not scored:
+        return None
+    return (min if minimize else max)(scored, key=lambda t: t.last_value or 0.0)
+
+
+def _optimize_mode(config: dict[str, Any]) -> str:
+    """The tuner's optimize_mode, looking inside BTTacklerTuner's ``tuner_args`` too."""
+    class_args = (config.get("tuner") or {}).get("classArgs") or {}
+    nested = class_args.get("tuner_args")
+    nested_mode = nested.get("optimize_mode") if isinstance(nested, dict) else None
+    return str(class_args.get("optimize_mode") or nested_mode or "maximize")
+
+
+def _parameters(parameters: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={_value(v) if isinstance(v, float) else v}" for k, v in parameters.items())
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return f"{value:.4g}"
+    return "-" if value is None else str(value)
+
+
+def _duration(seconds: float) -> str:
+    minutes, seconds = divmod(int(round(seconds)), 60)
+    return f"{minutes}m{seconds:02d}s" if minutes else f"{seconds}s"

@@ -1,0 +1,174 @@
+"""Real NNI 3.0 experiments (nnictl, local training service) on the shipped digits config.
+
+Each test uses its own HOME and NNI config dir, a free port, and stops its experiments even when
+it fails. Together they take a few minutes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.request
+from pathlib import Path
+
+import pytest
+from nni_harness import (
+    DIGITS_CONFIG,
+    GOOD_AND_BAD,
+    bttackler,
+    isolated_nni,
+    search_space,
+    short_digits_run,
+    wait_until,
+)
+
+from bttackler_nni import nni_experiment, nni_repair
+from bttackler_nni.journal import JOURNAL_DIR, TUNER_FEEDBACK_FILE, VERDICTS_FILE, read_jsonl
+from bttackler_nni.launcher import check_config, create, free_port, load_config, nnictl, rest
+
+pytestmark = pytest.mark.nni
+
+
+@pytest.fixture
+def repair_state():
+    """Restore the installed NNI's compat.js to whatever state it had before the test."""
+    before = nni_repair.state()
+    yield
+    (nni_repair.apply if before is nni_repair.RepairState.REPAIRED else nni_repair.revert)()
+
+
+def only_experiment(env: dict[str, str]) -> nni_experiment.Experiment:
+    experiments = [p for p in (Path(env["HOME"]) / "nni-experiments").iterdir() if p.name[0] not in "._"]
+    assert len(experiments) == 1, experiments
+    return nni_experiment.load(experiments[0])
+
+
+def test_bad_trials_stopped_with_reasons_shown_early_stopped_and_fed_to_tpe(tmp_path, repair_state):
+    assert bttackler("nni-repair", "apply", env=dict(os.environ)).returncode == 0
+    assert nni_repair.state() is nni_repair.RepairState.REPAIRED
+    with isolated_nni(tmp_path) as env:
+        space = search_space(tmp_path / "space.json", **GOOD_AND_BAD)
+        result = bttackler("run", str(DIGITS_CONFIG), *short_digits_run(space, trials=6, seed=3), env=env)
+        assert result.returncode == 0, result.stdout + result.stderr
+        experiment = only_experiment(env)
+
+    stopped = [t for t in experiment.trials if t.stopped_by_bttackler]
+    succeeded = [t for t in experiment.trials if t.status == "SUCCEEDED"]
+    assert stopped and succeeded, result.stdout
+    for trial in stopped:
+        verdict = trial.stop_verdict
+        assert trial.status == "EARLY_STOPPED"  # the repair makes NNI record the assessor's kill
+        assert verdict["indicator"] == "PLC" and verdict["rule"] and verdict["threshold"] > verdict["value"]
+        assert trial.parameters["lr"] == 1e-7 and len(trial.intermediate) < 10
+    assert all(t.parameters["lr"] > 1e-3 for t in succeeded)
+    assert {t.status for t in experiment.trials} == {"EARLY_STOPPED", "SUCCEEDED"}
+
+    dispatcher_log = (experiment.directory / "log" / "dispatcher.log").read_text()
+    fed = list(read_jsonl(experiment.directory / "checkpoint" / JOURNAL_DIR / TUNER_FEEDBACK_FILE))
+    assert sorted(line["trial"] for line in fed) == sorted(
+        t.id for t in stopped
+    )  # TPE got every stopped trial
+    for trial, line in zip(
+        sorted(stopped, key=lambda t: t.id), sorted(fed, key=lambda x: x["trial"]), strict=True
+    ):
+        assert line["parameters"] == trial.parameters and line["value"] == pytest.approx(trial.last_value)
+        assert f"BTTackler trial {trial.id} stopped at epoch" in dispatcher_log
+        assert "BTTackler tuner fed TPE the result" in dispatcher_log
+    assert "Traceback" not in dispatcher_log
+    assert "stopped by PLC" in result.stdout and "EARLY_STOPPED" in result.stdout  # the closing summary
+
+
+def test_stop_and_resume_keeps_the_assessors_state(tmp_path, repair_state):
+    nni_repair.revert()
+    with isolated_nni(tmp_path) as env:
+        space = search_space(tmp_path / "space.json", **GOOD_AND_BAD)
+        overrides = short_digits_run(space, trials=40, seed=5)
+        config = load_config(DIGITS_CONFIG, overrides[1::2])
+        check_config(config)
+        experiment = create(config, free_port(), env)
+        journal = experiment.directory / "checkpoint" / JOURNAL_DIR / VERDICTS_FILE
+
+        def stops_and_successes() -> bool:
+            lines = list(read_jsonl(journal))
+            trials = rest(experiment, "trial-jobs")
+            return any(line.get("stop") for line in lines) and any(t["status"] == "SUCCEEDED" for t in trials)
+
+        wait_until(stops_and_successes, timeout=240, what="a stopped and a succeeded trial")
+        nnictl("stop", experiment.id, env=env)
+        before = journal.read_text().splitlines()
+        stopped_before = {json.loads(line)["trial"] for line in before if json.loads(line).get("stop")}
+        verdicts_before = sum("event" not in json.loads(line) for line in before)
+        peer_epochs = len(
+            {json.loads(line)["epoch"] for line in before if json.loads(line).get("train_loss")}
+        )
+
+        # Without the repair NNI records our kills as cancelled by the user: the journal tells them apart.
+        stored = nni_experiment.load(experiment.directory)
+        assert {stored.trial(t).status for t in stopped_before} == {"USER_CANCELED"}
+        assert all(stored.trial(t).stopped_by_bttackler for t in stopped_before)
+
+        port = free_port()
+        nnictl("resume", experiment.id, "--port", str(port), env=env)
+        log = experiment.directory / "log" / "dispatcher.log"
+        wait_until(lambda: "BTTackler restored" in log.read_text(), timeout=60, what="the assessor's restore")
+        restored = [line for line in log.read_text().splitlines() if "BTTackler restored" in line][-1]
+        assert f"restored {verdicts_before} verdicts" in restored
+        assert f"peer losses at {peer_epochs} epochs" in restored
+        assert f"{len(stopped_before)} stopped trials" in restored
+        after = journal.read_text().splitlines()
+        assert after[: len(before)] == before  # appended to, never rewritten
+        nnictl("stop", experiment.id, env=env)
+
+
+def test_registered_names_work_in_any_experiment_config(tmp_path):
+    with isolated_nni(tmp_path) as env:
+        registered = bttackler("register", env=env)
+        assert registered.returncode == 0, registered.stderr
+        listed = nnictl("algo", "list", env=env)
+        assert "BTTackler" in listed and "BTTacklerTuner" in listed
+        space = search_space(tmp_path / "space.json", **{**GOOD_AND_BAD, "lr": [1e-7]})
+        config = tmp_path / "registered.yml"
+        config.write_text(
+            f"searchSpaceFile: {space}\n"
+            f"trialCommand: python train.py --epochs 6 --samples-per-epoch 20000\n"
+            f"trialCodeDirectory: {DIGITS_CONFIG.parents[2] / 'examples' / 'digits'}\n"
+            "trialConcurrency: 2\nmaxTrialNumber: 2\n"
+            "tuner: {name: BTTacklerTuner, classArgs: {tuner: Random}}\n"
+            "assessor: {name: BTTackler, classArgs: {patience: 1}}\n"
+            "trainingService: {platform: local}\n"
+        )
+        result = bttackler("run", str(config), env=env)
+        assert result.returncode == 0, result.stdout + result.stderr
+        experiment = only_experiment(env)
+        assert [t.stop_verdict["indicator"] for t in experiment.trials] == ["PLC", "PLC"]
+        assert bttackler("register", "--undo", env=env).returncode == 0
+        assert "BTTacklerTuner" not in nnictl("algo", "list", env=env)
+
+
+def test_web_ui_data_offers_the_scalar_diagnostics(tmp_path):
+    with isolated_nni(tmp_path) as env:
+        space = search_space(tmp_path / "space.json", **{**GOOD_AND_BAD, "lr": [2e-3]})
+        config = load_config(DIGITS_CONFIG, short_digits_run(space, trials=1, seed=1)[1::2])
+        experiment = create(config, free_port(), env)
+        wait_until(
+            lambda: rest(experiment, "trial-jobs") and rest(experiment, "metric-data"),
+            timeout=120,
+            what="the first intermediate result",
+        )
+        trial = rest(experiment, "trial-jobs")[0]["trialJobId"]
+        with urllib.request.urlopen(f"{experiment.url}/api/v1/nni/metric-data/{trial}") as response:
+            metrics = json.loads(response.read())
+        record = nni_experiment.decode_metric(metrics[0]["data"])
+        scalars = {k for k, v in record.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        # NNI's "Intermediate results" dialog offers exactly a record's numeric top-level keys.
+        assert {
+            "default",
+            "train_loss",
+            "val_loss",
+            "val_acc",
+            "grad_median",
+            "grad_ratio_median",
+            "zero_grad_share",
+            "nonfinite",
+            "epoch",
+        } <= scalars
