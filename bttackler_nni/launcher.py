@@ -100,7 +100,9 @@ def check_config(config: dict[str, Any]) -> None:
     except Exception as error:  # noqa: BLE001 - NNI raises assorted types for bad configs
         # NNI often fails on a bare assert; its source line is the only explanation there is.
         where = traceback.extract_tb(error.__traceback__)[-1].line
-        raise LaunchError(f"NNI rejects the experiment config: {type(error).__name__} {error} ({where})") from error
+        raise LaunchError(
+            f"NNI rejects the experiment config: {type(error).__name__} {error} ({where})"
+        ) from error
     problems = []
     for section in _ALGORITHM_SECTIONS:
         algorithm = config.get(section) or {}

@@ -20,8 +20,15 @@ from torch import nn
 
 from bttackler_nni import Reporter
 
-DEFAULTS = {"optimizer": "Adam", "lr": 1e-3, "depth": 2, "width": 128, "activation": "relu",
-            "bias_init": 0.0, "batch_size": 64}
+DEFAULTS = {
+    "optimizer": "Adam",
+    "lr": 1e-3,
+    "depth": 2,
+    "width": 128,
+    "activation": "relu",
+    "bias_init": 0.0,
+    "batch_size": 64,
+}
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
 OPTIMIZERS = {"SGD": torch.optim.SGD, "Adam": torch.optim.Adam}
 

@@ -1,0 +1,32 @@
+# The two set-up commands of the README, for a fresh machine with Python 3.10+:
+#   make demo   creates .venv, installs everything, runs the digits NNI experiment to its end
+#   make test   creates .venv, installs everything, runs the test suite
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: install demo test lint benchmarks
+
+install: $(VENV)/.installed
+
+# torch first, pinned: on our machines torch==2.13.0 is a local CPU wheel, while any unpinned request
+# (such as the package's own torch range) would otherwise pull a multi-GB CUDA build.
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+demo: install
+	$(BIN)/bttackler run configs/digits/tpe_bttackler.yml
+
+test: install
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy
+
+benchmarks: install
+	$(BIN)/python benchmarks/reporter_overhead.py | tee benchmarks/results/reporter_overhead_cpu.txt
+	$(BIN)/python benchmarks/assessor_speed.py | tee benchmarks/results/assessor_speed_cpu.txt
