@@ -25,7 +25,7 @@ test: install
 	$(BIN)/python -m pytest
 
 lint: install
-	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy
+	$(BIN)/ruff check . && $(BIN)/ruff format --check bttackler_nni tests benchmarks examples && $(BIN)/mypy
 
 benchmarks: install
 	$(BIN)/python benchmarks/reporter_overhead.py | tee benchmarks/results/reporter_overhead_cpu.txt

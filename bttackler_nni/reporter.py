@@ -95,6 +95,11 @@ class Reporter:
         self._last_record: dict[str, Any] | None = None
 
     @property
+    def monitored_layers(self) -> list[str]:
+        """Names of the monitored layers (in forward order once the first batch has been seen)."""
+        return self._gradients.layer_names
+
+    @property
     def epoch(self) -> int:
         """0-based index of the epoch being trained (the number of records sent so far)."""
         return self._epoch
