@@ -65,6 +65,62 @@ def _why(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_all(experiments: Sequence[str]) -> list[nni_experiment.Experiment]:
+    """Read experiments one by one, saying which (reading a large one takes a while)."""
+    loaded = []
+    for number, experiment in enumerate(experiments, start=1):
+        print(
+            f"reading experiment {experiment} ({number}/{len(experiments)})...", file=sys.stderr, flush=True
+        )
+        loaded.append(nni_experiment.load(experiment))
+        print(f"  {len(loaded[-1].trials)} trials", file=sys.stderr, flush=True)
+    return loaded
+
+
+def _report(args: argparse.Namespace) -> int:
+    from .evaluation.reports import write_report
+
+    experiment = _load_all([args.experiment])[0]
+    print(summarize(experiment))
+    print(f"\nwrote {write_report(experiment, Path(args.out or f'bttackler-report-{experiment.id}'))}")
+    return 0
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from .evaluation.replay import replay
+    from .evaluation.reports import write_replay
+
+    experiment = _load_all([args.experiment])[0]
+    print("replaying its reports through the diagnosis engine...", file=sys.stderr, flush=True)
+    result = replay(experiment)
+    counts = ", ".join(f"{indicator} {n}" for indicator, n in result.by_indicator().most_common()) or "none"
+    print(
+        f"{len(result.stops)} of {result.trials} trials would have been stopped ({counts}); "
+        f"about {result.seconds_saved:.0f} s of {result.trial_seconds:.0f} s trial time saved"
+    )
+    print(f"wrote {write_replay(result, Path(args.out or f'bttackler-replay-{experiment.id}'))}")
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from .evaluation.reports import compare, write_comparison
+
+    baselines, enhanced = _load_all(args.baseline), _load_all(args.enhanced)
+    try:
+        result = compare(baselines, enhanced, args.mode)
+        path = write_comparison(baselines, enhanced, Path(args.out or "bttackler-compare"), args.mode)
+    except ValueError as error:
+        raise LaunchError(f"cannot compare these runs: {error}") from error
+    mean_tsba = "never reached" if result.mean_tsba is None else f"{100 * result.mean_tsba:.1f}%"
+    reached = sum(t is not None for t in result.tsbas)
+    print(
+        f"Top10HR {100 * result.mean_hit_ratio:.1f}% (mean of {len(result.hit_ratios)} run pairs); "
+        f"TSBA {mean_tsba} ({reached} of {len(result.tsbas)} pairs reached the baseline's best)"
+    )
+    print(f"wrote {path}")
+    return 0
+
+
 def _register(args: argparse.Namespace) -> int:
     if args.undo:
         for name in REGISTERED_NAMES:
@@ -115,6 +171,29 @@ def _parser() -> argparse.ArgumentParser:
     why.add_argument("experiment", help="experiment id (see `nnictl experiment list --all`) or directory")
     why.add_argument("trial", nargs="?", help="a trial id: show every verdict it got")
     why.set_defaults(handler=_why)
+
+    report = commands.add_parser("report", help="write a markdown report with plots of one experiment")
+    report.add_argument("experiment", help="experiment id or directory")
+    report.add_argument("--out", help="output folder (default: ./bttackler-report-<id>)")
+    report.set_defaults(handler=_report)
+
+    replay = commands.add_parser(
+        "replay", help="which trials BTTackler would have stopped in a recorded experiment"
+    )
+    replay.add_argument(
+        "experiment", help="experiment id or directory (typically one run without early stopping)"
+    )
+    replay.add_argument("--out", help="output folder (default: ./bttackler-replay-<id>)")
+    replay.set_defaults(handler=_replay)
+
+    comparison = commands.add_parser(
+        "compare", help="Top10HR and TSBA of enhanced runs against baseline runs"
+    )
+    comparison.add_argument("--baseline", nargs="+", required=True, metavar="EXPERIMENT")
+    comparison.add_argument("--enhanced", nargs="+", required=True, metavar="EXPERIMENT")
+    comparison.add_argument("--mode", choices=("max", "min"), help="default: from the baseline's tuner")
+    comparison.add_argument("--out", help="output folder (default: ./bttackler-compare)")
+    comparison.set_defaults(handler=_compare)
 
     register = commands.add_parser("register", help="register BTTackler and BTTacklerTuner as NNI algorithms")
     register.add_argument("--undo", action="store_true", help="unregister them")

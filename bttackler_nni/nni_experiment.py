@@ -37,7 +37,8 @@ class ExperimentNotFound(FileNotFoundError):
 class Trial:
     """One trial as NNI stored it, with BTTackler's stop verdict when BTTackler stopped it.
 
-    Times are seconds since the experiment started. ``status`` is NNI's last status (an assessor
+    Times (``start``, ``end``, ``intermediate_times``: when each report arrived) are seconds since the
+    experiment started. ``status`` is NNI's last status (an assessor
     kill reads USER_CANCELED unless the NNI repair is applied); ``stop_verdict`` is the truth about
     who stopped it.
     """
@@ -50,6 +51,7 @@ class Trial:
     start: float | None = None
     end: float | None = None
     intermediate: list[Any] = field(default_factory=list)
+    intermediate_times: list[float] = field(default_factory=list)
     final: Any = None
     stop_verdict: dict[str, Any] | None = None
 
@@ -81,6 +83,16 @@ class Experiment:
     config: dict[str, Any]
     trials: list[Trial]
     verdicts: list[dict[str, Any]]
+    assessor_settings: dict[str, Any] | None = None
+    """The BTTackler settings the experiment's assessor ran with (from its journal), if it had one."""
+
+    @property
+    def optimize_mode(self) -> str:
+        """``maximize`` or ``minimize``: the tuner's optimize_mode (BTTacklerTuner's ``tuner_args`` too)."""
+        class_args = (self.config.get("tuner") or {}).get("classArgs") or {}
+        nested = class_args.get("tuner_args")
+        nested_mode = nested.get("optimize_mode") if isinstance(nested, dict) else None
+        return str(class_args.get("optimize_mode") or nested_mode or "maximize").lower()
 
     def trial(self, trial_id: str) -> Trial:
         for trial in self.trials:
@@ -124,7 +136,7 @@ def load(experiment: str | Path, home: Path | None = None) -> Experiment:
             "ORDER BY timestamp, rowid"
         ).fetchall()
         metrics = connection.execute(
-            "SELECT trialJobId, type, parameterId, data FROM MetricData ORDER BY timestamp, rowid"
+            "SELECT trialJobId, type, parameterId, data, timestamp FROM MetricData ORDER BY timestamp, rowid"
         ).fetchall()
     finally:
         connection.close()
@@ -133,12 +145,10 @@ def load(experiment: str | Path, home: Path | None = None) -> Experiment:
     experiment_id, start_ms, params = profile
     start_time = start_ms / 1000
     trials = _trials_from_events(events, start_time)
-    _attach_metrics(trials, metrics)
-    verdicts = [
-        line
-        for line in read_jsonl(journal_dir_of_experiment(directory) / VERDICTS_FILE)
-        if "event" not in line
-    ]
+    _attach_metrics(trials, metrics, start_time)
+    journal = list(read_jsonl(journal_dir_of_experiment(directory) / VERDICTS_FILE))
+    verdicts = [line for line in journal if "event" not in line]
+    settings = next((line.get("config") for line in journal if line.get("event") == "start"), None)
     for verdict in verdicts:
         if (
             verdict.get("stop")
@@ -147,7 +157,7 @@ def load(experiment: str | Path, home: Path | None = None) -> Experiment:
         ):
             trials[verdict["trial"]].stop_verdict = verdict
     ordered = sorted(trials.values(), key=lambda t: (t.sequence if t.sequence is not None else 1 << 30, t.id))
-    return Experiment(experiment_id, directory, start_time, json.loads(params), ordered, verdicts)
+    return Experiment(experiment_id, directory, start_time, json.loads(params), ordered, verdicts, settings)
 
 
 def _trials_from_events(events: Iterable[tuple], start_time: float) -> dict[str, Trial]:
@@ -168,7 +178,7 @@ def _trials_from_events(events: Iterable[tuple], start_time: float) -> dict[str,
     return trials
 
 
-def _attach_metrics(trials: dict[str, Trial], metrics: Iterable[tuple]) -> None:
+def _attach_metrics(trials: dict[str, Trial], metrics: Iterable[tuple], start_time: float) -> None:
     """Add each trial's results, and correct its parameters to those it says it received.
 
     NNI 3.0 can store a trial with the parameters of another trial started at the same time (it
@@ -176,7 +186,7 @@ def _attach_metrics(trials: dict[str, Trial], metrics: Iterable[tuple]) -> None:
     trial's own metrics is the one it really ran.
     """
     parameters_by_id = {t.parameter_id: t.parameters for t in trials.values() if t.parameter_id is not None}
-    for trial_id, kind, parameter_id, data in metrics:
+    for trial_id, kind, parameter_id, data, timestamp in metrics:
         trial = trials.get(trial_id)
         if trial is None:
             continue
@@ -188,6 +198,7 @@ def _attach_metrics(trials: dict[str, Trial], metrics: Iterable[tuple]) -> None:
             trial.final = value
         elif kind == "PERIODICAL":
             trial.intermediate.append(value)
+            trial.intermediate_times.append(timestamp / 1000 - start_time)
 
 
 def decode_metric(data: str) -> Any:

@@ -117,19 +117,11 @@ def _reason(verdict: dict[str, Any]) -> str:
 
 
 def _best(experiment: Experiment) -> Trial | None:
-    minimize = _optimize_mode(experiment.config) == "minimize"
+    minimize = experiment.optimize_mode == "minimize"
     scored = [t for t in experiment.trials if t.last_value is not None and t.last_value == t.last_value]
     if not scored:
         return None
     return (min if minimize else max)(scored, key=lambda t: t.last_value or 0.0)
-
-
-def _optimize_mode(config: dict[str, Any]) -> str:
-    """The tuner's optimize_mode, looking inside BTTacklerTuner's ``tuner_args`` too."""
-    class_args = (config.get("tuner") or {}).get("classArgs") or {}
-    nested = class_args.get("tuner_args")
-    nested_mode = nested.get("optimize_mode") if isinstance(nested, dict) else None
-    return str(class_args.get("optimize_mode") or nested_mode or "maximize")
 
 
 def _parameters(parameters: dict[str, Any]) -> str:

@@ -7,7 +7,6 @@ it fails. Together they take a few minutes.
 from __future__ import annotations
 
 import json
-import os
 import urllib.request
 from pathlib import Path
 
@@ -43,18 +42,11 @@ def only_experiment(env: dict[str, str]) -> nni_experiment.Experiment:
     return nni_experiment.load(experiments[0])
 
 
-def test_bad_trials_stopped_with_reasons_shown_early_stopped_and_fed_to_tpe(tmp_path, repair_state):
-    assert bttackler("nni-repair", "apply", env=dict(os.environ)).returncode == 0
-    assert nni_repair.state() is nni_repair.RepairState.REPAIRED
-    with isolated_nni(tmp_path) as env:
-        space = search_space(tmp_path / "space.json", **GOOD_AND_BAD)
-        result = bttackler("run", str(DIGITS_CONFIG), *short_digits_run(space, trials=6, seed=3), env=env)
-        assert result.returncode == 0, result.stdout + result.stderr
-        experiment = only_experiment(env)
-
+def test_bad_trials_stopped_with_reasons_shown_early_stopped_and_fed_to_tpe(bttackler_run):
+    experiment, output = bttackler_run.experiment, bttackler_run.output
     stopped = [t for t in experiment.trials if t.stopped_by_bttackler]
     succeeded = [t for t in experiment.trials if t.status == "SUCCEEDED"]
-    assert stopped and succeeded, result.stdout
+    assert stopped and succeeded, output
     for trial in stopped:
         verdict = trial.stop_verdict
         assert trial.status == "EARLY_STOPPED"  # the repair makes NNI record the assessor's kill
@@ -65,17 +57,20 @@ def test_bad_trials_stopped_with_reasons_shown_early_stopped_and_fed_to_tpe(tmp_
 
     dispatcher_log = (experiment.directory / "log" / "dispatcher.log").read_text()
     fed = list(read_jsonl(experiment.directory / "checkpoint" / JOURNAL_DIR / TUNER_FEEDBACK_FILE))
-    assert sorted(line["trial"] for line in fed) == sorted(
-        t.id for t in stopped
-    )  # TPE got every stopped trial
-    for trial, line in zip(
-        sorted(stopped, key=lambda t: t.id), sorted(fed, key=lambda x: x["trial"]), strict=True
-    ):
+    fed_by_trial = {line["trial"]: line for line in fed}
+    assert sorted(fed_by_trial) == sorted(t.id for t in stopped)  # TPE got every stopped trial
+    assert "BTTackler tuner fed TPE the result" in dispatcher_log
+    for trial in stopped:
+        line = fed_by_trial[trial.id]
         assert line["parameters"] == trial.parameters and line["value"] == pytest.approx(trial.last_value)
         assert f"BTTackler trial {trial.id} stopped at epoch" in dispatcher_log
-        assert "BTTackler tuner fed TPE the result" in dispatcher_log
     assert "Traceback" not in dispatcher_log
-    assert "stopped by PLC" in result.stdout and "EARLY_STOPPED" in result.stdout  # the closing summary
+    assert "stopped by PLC" in output and "EARLY_STOPPED" in output  # the closing summary
+
+
+def test_without_an_assessor_every_trial_runs_to_its_end(baseline_run):
+    assert {t.status for t in baseline_run.experiment.trials} == {"SUCCEEDED"}
+    assert all(len(t.intermediate) == 10 for t in baseline_run.experiment.trials)
 
 
 def test_stop_and_resume_keeps_the_assessors_state(tmp_path, repair_state):
@@ -88,24 +83,24 @@ def test_stop_and_resume_keeps_the_assessors_state(tmp_path, repair_state):
         experiment = create(config, free_port(), env)
         journal = experiment.directory / "checkpoint" / JOURNAL_DIR / VERDICTS_FILE
 
-        def stops_and_successes() -> bool:
-            lines = list(read_jsonl(journal))
-            trials = rest(experiment, "trial-jobs")
-            return any(line.get("stop") for line in lines) and any(t["status"] == "SUCCEEDED" for t in trials)
+        def ended_stop_and_success() -> bool:
+            stopped = {line["trial"] for line in read_jsonl(journal) if line.get("stop")}
+            statuses = {t["trialJobId"]: t["status"] for t in rest(experiment, "trial-jobs")}
+            killed = any(statuses.get(trial) == "USER_CANCELED" for trial in stopped)
+            return killed and "SUCCEEDED" in statuses.values()
 
-        wait_until(stops_and_successes, timeout=240, what="a stopped and a succeeded trial")
+        wait_until(ended_stop_and_success, timeout=240, what="a stopped trial killed and a succeeded trial")
         nnictl("stop", experiment.id, env=env)
-        before = journal.read_text().splitlines()
-        stopped_before = {json.loads(line)["trial"] for line in before if json.loads(line).get("stop")}
-        verdicts_before = sum("event" not in json.loads(line) for line in before)
-        peer_epochs = len(
-            {json.loads(line)["epoch"] for line in before if json.loads(line).get("train_loss")}
-        )
+        lines = [json.loads(line) for line in journal.read_text().splitlines()]
+        stopped_before = {line["trial"] for line in lines if line.get("stop")}
+        verdicts_before = sum("event" not in line for line in lines)
+        peer_epochs = len({line["epoch"] for line in lines if line.get("train_loss")})
 
         # Without the repair NNI records our kills as cancelled by the user: the journal tells them apart.
         stored = nni_experiment.load(experiment.directory)
-        assert {stored.trial(t).status for t in stopped_before} == {"USER_CANCELED"}
-        assert all(stored.trial(t).stopped_by_bttackler for t in stopped_before)
+        killed = [stored.trial(t) for t in stopped_before if stored.trial(t).status != "RUNNING"]
+        assert killed and {t.status for t in killed} == {"USER_CANCELED"}
+        assert all(t.stopped_by_bttackler for t in killed)
 
         port = free_port()
         nnictl("resume", experiment.id, "--port", str(port), env=env)
@@ -115,8 +110,8 @@ def test_stop_and_resume_keeps_the_assessors_state(tmp_path, repair_state):
         assert f"restored {verdicts_before} verdicts" in restored
         assert f"peer losses at {peer_epochs} epochs" in restored
         assert f"{len(stopped_before)} stopped trials" in restored
-        after = journal.read_text().splitlines()
-        assert after[: len(before)] == before  # appended to, never rewritten
+        after = [json.loads(line) for line in journal.read_text().splitlines()]
+        assert after[: len(lines)] == lines  # appended to, never rewritten
         nnictl("stop", experiment.id, env=env)
 
 

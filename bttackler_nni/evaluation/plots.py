@@ -1,0 +1,70 @@
+"""PNG plots for the evaluation reports (matplotlib, no display needed)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen first
+
+from ..indicators import INDICATORS  # noqa: E402
+from .results import Result, best_so_far  # noqa: E402
+
+_COLORS = ("tab:gray", "tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple")
+
+
+def plot_best_so_far(
+    arms: Mapping[str, Sequence[Sequence[Result]]], path: Path, *, mode: str, metric: str = "default"
+) -> Path:
+    """Best result so far over wall-clock time, one line per run, one colour per arm."""
+    figure, axes = plt.subplots(figsize=(8, 4.5))
+    for color, (arm, runs) in zip(_COLORS, arms.items(), strict=False):
+        for number, results in enumerate(runs):
+            curve = best_so_far(results, mode=mode)
+            if not curve:
+                continue
+            times, values = zip(*curve, strict=True)
+            axes.step(
+                [t / 60 for t in times],
+                values,
+                where="post",
+                color=color,
+                alpha=0.85,
+                label=arm if number == 0 else None,
+            )
+            axes.plot([times[-1] / 60], [values[-1]], "o", color=color, markersize=3)
+    axes.set_xlabel("wall-clock time since experiment start (minutes)")
+    axes.set_ylabel(f"best {metric} so far ({'higher' if mode == 'max' else 'lower'} is better)")
+    axes.set_title("Best result so far, per run")
+    axes.grid(alpha=0.3)
+    axes.legend()
+    return _save(figure, path)
+
+
+def plot_stop_epochs(stops: Sequence[tuple[str, int]], path: Path, *, title: str) -> Path:
+    """When each indicator stopped trials: one row per indicator, a dot per stop at its epoch."""
+    order = [cls.id for cls in INDICATORS]
+    figure, axes = plt.subplots(figsize=(8, 3.5))
+    for row, indicator in enumerate(order):
+        epochs = [epoch for name, epoch in stops if name == indicator]
+        jitter = [row + 0.25 * ((i % 5) - 2) / 2 for i in range(len(epochs))]
+        axes.scatter(epochs, jitter, s=18, alpha=0.7)
+        axes.text(1.01, row, f"n={len(epochs)}", transform=axes.get_yaxis_transform(), va="center")
+    axes.set_yticks(range(len(order)), order)
+    axes.set_ylim(-0.7, len(order) - 0.3)
+    axes.invert_yaxis()  # priority order from the top
+    axes.set_xlabel("epoch of the stopping report (0-based)")
+    axes.set_title(title)
+    axes.grid(axis="x", alpha=0.3)
+    return _save(figure, path)
+
+
+def _save(figure: plt.Figure, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path

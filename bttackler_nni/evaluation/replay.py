@@ -1,0 +1,112 @@
+"""Replay the diagnosis engine over a recorded experiment: which trials it would have stopped, and when.
+
+The experiment's intermediate reports are fed to a fresh :class:`~bttackler_nni.engine.Diagnoser`
+in the order they arrived (across all trials, so cross-trial protection sees the same peers as a
+live assessor would); a trial's reports after its stop are ignored, as if it had been killed. Run
+over an experiment that had no early stopping, this is the paper's indicator trigger table, plus the
+trial time each stop would have saved.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+from ..config import AssessorConfig
+from ..engine import Diagnoser
+from ..nni_experiment import Experiment
+
+
+@dataclass(frozen=True)
+class ReplayedStop:
+    """A stop the engine decided during the replay.
+
+    Attributes:
+        trial: trial id.
+        epoch: epoch of the report that stopped it.
+        report: 1-based number of that report.
+        at: when that report arrived, seconds since the experiment started.
+        indicator, kind, rule, value, threshold: the reason, as in the verdict journal.
+        seconds_saved: how much longer the trial actually ran after that report (0 when unknown).
+    """
+
+    trial: str
+    epoch: int
+    report: int
+    at: float
+    indicator: str
+    kind: str
+    rule: str
+    value: float | None
+    threshold: float | None
+    seconds_saved: float
+
+
+@dataclass(frozen=True)
+class ReplayResult:
+    """All stops of a replay and the totals a report needs."""
+
+    experiment: Experiment
+    config: AssessorConfig
+    stops: list[ReplayedStop]
+
+    @property
+    def trials(self) -> int:
+        """Trials that reported at least once (the ones the engine could judge)."""
+        return sum(1 for trial in self.experiment.trials if trial.intermediate)
+
+    @property
+    def seconds_saved(self) -> float:
+        return sum(stop.seconds_saved for stop in self.stops)
+
+    @property
+    def trial_seconds(self) -> float:
+        """Total running time of the judged trials."""
+        return sum(t.duration or 0.0 for t in self.experiment.trials if t.intermediate)
+
+    def by_indicator(self) -> Counter[str]:
+        return Counter(stop.indicator for stop in self.stops)
+
+
+def replay(experiment: Experiment, config: AssessorConfig | None = None) -> ReplayResult:
+    """Replay ``experiment``'s reports through the engine.
+
+    Args:
+        experiment: a recorded experiment (see :func:`bttackler_nni.nni_experiment.load`).
+        config: the settings to judge with; by default those the experiment's own BTTackler assessor
+            ran with, else the defaults.
+    """
+    if config is None:
+        settings = experiment.assessor_settings
+        config = AssessorConfig.from_class_args(settings) if settings else AssessorConfig()
+    diagnoser = Diagnoser(config)
+    arrivals = sorted(
+        (
+            (time, position, index, trial)
+            for position, trial in enumerate(experiment.trials)
+            for index, time in enumerate(trial.intermediate_times)
+        ),
+        key=lambda arrival: arrival[:3],
+    )
+    stops = []
+    for time, _position, index, trial in arrivals:
+        if trial.id in diagnoser.stopped:
+            continue
+        verdict = diagnoser.assess(trial.id, trial.intermediate[: index + 1])
+        if verdict.stop and verdict.reason is not None:
+            reason = verdict.reason
+            stops.append(
+                ReplayedStop(
+                    trial=trial.id,
+                    epoch=verdict.epoch,
+                    report=verdict.report,
+                    at=time,
+                    indicator=reason.indicator,
+                    kind=verdict.kind.value if verdict.kind else "",
+                    rule=reason.rule,
+                    value=reason.value,
+                    threshold=reason.threshold,
+                    seconds_saved=max(0.0, trial.end - time) if trial.end is not None else 0.0,
+                )
+            )
+    return ReplayResult(experiment, config, stops)
