@@ -103,12 +103,12 @@ def _replay(args: argparse.Namespace) -> int:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from .evaluation.reports import compare, write_comparison
+    from .evaluation.reports import write_comparison
 
     baselines, enhanced = _load_all(args.baseline), _load_all(args.enhanced)
+    out = Path(args.out or "bttackler-compare")
     try:
-        result = compare(baselines, enhanced, args.mode)
-        path = write_comparison(baselines, enhanced, Path(args.out or "bttackler-compare"), args.mode)
+        result = write_comparison(baselines, enhanced, out, args.mode, args.budget)
     except ValueError as error:
         raise LaunchError(f"cannot compare these runs: {error}") from error
     mean_tsba = "never reached" if result.mean_tsba is None else f"{100 * result.mean_tsba:.1f}%"
@@ -117,7 +117,7 @@ def _compare(args: argparse.Namespace) -> int:
         f"Top10HR {100 * result.mean_hit_ratio:.1f}% (mean of {len(result.hit_ratios)} run pairs); "
         f"TSBA {mean_tsba} ({reached} of {len(result.tsbas)} pairs reached the baseline's best)"
     )
-    print(f"wrote {path}")
+    print(f"wrote {out / 'compare.md'}")
     return 0
 
 
@@ -192,6 +192,12 @@ def _parser() -> argparse.ArgumentParser:
     comparison.add_argument("--baseline", nargs="+", required=True, metavar="EXPERIMENT")
     comparison.add_argument("--enhanced", nargs="+", required=True, metavar="EXPERIMENT")
     comparison.add_argument("--mode", choices=("max", "min"), help="default: from the baseline's tuner")
+    comparison.add_argument(
+        "--budget",
+        type=float,
+        metavar="SECONDS",
+        help="count only trials that ended within this many seconds of their experiment's start",
+    )
     comparison.add_argument("--out", help="output folder (default: ./bttackler-compare)")
     comparison.set_defaults(handler=_compare)
 

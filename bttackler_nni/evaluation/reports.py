@@ -133,69 +133,83 @@ class Comparison:
 
 
 def compare(
-    baselines: Sequence[Experiment], enhanced: Sequence[Experiment], mode: Mode | None = None
+    baselines: Sequence[Experiment],
+    enhanced: Sequence[Experiment],
+    mode: Mode | None = None,
+    until: float | None = None,
 ) -> Comparison:
-    """Top10HR and TSBA for every (enhanced, baseline) run pair."""
+    """Top10HR and TSBA for every (enhanced, baseline) run pair, counting trials ended by ``until``."""
     mode = mode or metric_mode(baselines[0])
-    pairs = list(itertools.product(enhanced, baselines))
+    pairs = [
+        (trial_results(e, until), trial_results(b, until)) for e, b in itertools.product(enhanced, baselines)
+    ]
     return Comparison(
         mode,
-        [top10_hit_ratio(trial_results(e), trial_results(b), mode=mode) for e, b in pairs],
-        [tsba(trial_results(e), trial_results(b), mode=mode) for e, b in pairs],
+        [top10_hit_ratio(e, b, mode=mode) for e, b in pairs],
+        [tsba(e, b, mode=mode) for e, b in pairs],
     )
 
 
 def write_comparison(
-    baselines: Sequence[Experiment], enhanced: Sequence[Experiment], out: Path, mode: Mode | None = None
-) -> Path:
-    """``compare.md`` (Top10HR, TSBA, trial counts) and ``best_so_far.png`` in ``out``."""
-    result = compare(baselines, enhanced, mode)
+    baselines: Sequence[Experiment],
+    enhanced: Sequence[Experiment],
+    out: Path,
+    mode: Mode | None = None,
+    until: float | None = None,
+    names: tuple[str, str] = ("baseline", "enhanced"),
+) -> Comparison:
+    """``compare.md`` (Top10HR, TSBA, trial counts) and ``best_so_far.png`` in ``out``.
+
+    ``until`` limits both sides to the trials that ended within that many seconds; ``names`` label
+    the two arms in the report and the plot.
+    """
+    result = compare(baselines, enhanced, mode, until)
+    arms = {names[0]: baselines, names[1]: enhanced}
     plot = plot_best_so_far(
-        {"baseline": [trial_results(b) for b in baselines], "enhanced": [trial_results(e) for e in enhanced]},
+        {arm: [trial_results(x, until) for x in runs] for arm, runs in arms.items()},
         out / "best_so_far.png",
         mode=result.mode,
     )
-    reached = sum(value is not None for value in result.tsbas)
+    pairs = itertools.product(enhanced, baselines)
     pair_rows = [
         [e.id, b.id, f"{hit:.2f}", "never reached" if t is None else f"{100 * t:.1f}%"]
-        for (e, b), hit, t in zip(
-            itertools.product(enhanced, baselines), result.hit_ratios, result.tsbas, strict=True
-        )
+        for (e, b), hit, t in zip(pairs, result.hit_ratios, result.tsbas, strict=True)
     ]
-    run_rows = [
-        [
-            arm,
-            x.id,
-            str(len(x.trials)),
-            str(sum(t.stopped_by_bttackler for t in x.trials)),
-            _number(
-                max((v for _, v in trial_results(x)), default=None)
-                if result.mode == "max"
-                else min((v for _, v in trial_results(x)), default=None)
-            ),
-        ]
-        for arm, runs in (("baseline", baselines), ("enhanced", enhanced))
-        for x in runs
-    ]
+    best = max if result.mode == "max" else min
+    run_rows = []
+    for arm, runs in arms.items():
+        for run in runs:
+            values = [value for _, value in trial_results(run, until)]
+            stopped = sum(t.status in ("USER_CANCELED", "EARLY_STOPPED") for t in run.trials)
+            run_rows.append(
+                [arm, run.id, str(len(values)), str(stopped), _number(best(values, default=None))]
+            )
+    reached = sum(value is not None for value in result.tsbas)
     mean_tsba = "never reached" if result.mean_tsba is None else f"{100 * result.mean_tsba:.1f}%"
+    budget = (
+        ""
+        if until is None
+        else f" Only trials that ended within {until:.0f} s of their experiment's start count."
+    )
     text = [
-        "# Comparison",
+        f"# {names[1]} against {names[0]}",
         "",
-        f"- Top10HR, the share of the pooled 10 best trials that come from the enhanced run (mean over "
-        f"{len(result.hit_ratios)} run pairs): **{100 * result.mean_hit_ratio:.1f}%**. Above 50% favours the "
-        "enhanced run; ties in value go to the earlier trial, then to the baseline.",
-        f"- TSBA, the time saved to reach the baseline's best: **{mean_tsba}** (mean over the {reached} of "
-        f"{len(result.tsbas)} pairs in which the enhanced run reached it).",
-        f"- Metric: {'higher' if result.mode == 'max' else 'lower'} is better.",
+        f"- Top10HR, the share of the pooled 10 best trials that come from {names[1]} (mean over "
+        f"{len(result.hit_ratios)} run pairs): **{100 * result.mean_hit_ratio:.1f}%**. Above 50% favours "
+        f"{names[1]}; ties in value go to the earlier trial, then to {names[0]}.",
+        f"- TSBA, the time saved to reach {names[0]}'s best: **{mean_tsba}** (mean over the {reached} of "
+        f"{len(result.tsbas)} pairs in which {names[1]} reached it).",
+        f"- Metric: {'higher' if result.mode == 'max' else 'lower'} is better.{budget}",
         "",
-        _table(["enhanced run", "baseline run", "Top10HR", "TSBA"], pair_rows),
+        _table([f"{names[1]} run", f"{names[0]} run", "Top10HR", "TSBA"], pair_rows),
         "",
-        _table(["arm", "experiment", "trials", "stopped by BTTackler", "best value"], run_rows),
+        _table(["arm", "experiment", "trials with a result", "stopped early", "best value"], run_rows),
         "",
         f"![best so far]({plot.name})",
         "",
     ]
-    return _write(out / "compare.md", text)
+    _write(out / "compare.md", text)
+    return result
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:

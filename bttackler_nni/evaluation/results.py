@@ -11,17 +11,19 @@ from .metrics import Mode
 Result = tuple[float, float]
 
 
-def trial_results(experiment: Experiment) -> list[Result]:
+def trial_results(experiment: Experiment, until: float | None = None) -> list[Result]:
     """``(end time, value)`` of every ended trial with a finite value.
 
     The value is the final result, or for a stopped trial the last metric it reported; the end
-    time is seconds since the experiment started.
+    time is seconds since the experiment started. With ``until``, only trials that ended within
+    that many seconds count (a wall-clock budget shared by the runs being compared).
     """
     results = []
     for trial in experiment.trials:
-        value = trial.last_value
-        if trial.end is not None and value is not None and math.isfinite(value):
-            results.append((trial.end, value))
+        end, value = trial.end, trial.last_value
+        if end is None or value is None or not math.isfinite(value) or (until is not None and end > until):
+            continue
+        results.append((end, value))
     return results
 
 
