@@ -40,14 +40,18 @@ def nni_env(tmp_path_factory) -> Iterator[dict[str, str]]:
 
 
 @pytest.fixture(scope="session")
-def bttackler_run(nni_env, tmp_path_factory) -> Iterator[DigitsRun]:
-    """The shipped digits config (TPE + BTTackler), 6 trials, with `bttackler nni-repair` applied."""
+def repaired_nni() -> Iterator[None]:
+    """`bttackler nni-repair apply` for the session (assessor kills show as EARLY_STOPPED), then undone."""
     before = nni_repair.state()
     nni_repair.apply()
-    try:
-        yield _run(tmp_path_factory.mktemp("bttackler-run"), nni_env)
-    finally:
-        (nni_repair.apply if before is nni_repair.RepairState.REPAIRED else nni_repair.revert)()
+    yield
+    (nni_repair.apply if before is nni_repair.RepairState.REPAIRED else nni_repair.revert)()
+
+
+@pytest.fixture(scope="session")
+def bttackler_run(nni_env, repaired_nni, tmp_path_factory) -> DigitsRun:
+    """The shipped digits config (TPE + BTTackler), 6 trials, with the NNI repair applied."""
+    return _run(tmp_path_factory.mktemp("bttackler-run"), nni_env)
 
 
 @pytest.fixture(scope="session")

@@ -3,8 +3,9 @@
 The trial scripts in ``examples/`` share one command line::
 
     --data PATH          dataset location (default: the task's environment variable)
-    --epochs N           planned epochs (default 20, as in the paper)
-    --data-fraction F    use only this share of the data, for cheap runs (default 1.0)
+    --epochs N           planned epochs (default: $BTTACKLER_EPOCHS, else 20 as in the paper)
+    --data-fraction F    use only this share of the data, for cheap runs
+                         (default: $BTTACKLER_DATA_FRACTION, else 1.0)
     --params JSON        hyperparameters for a standalone run, merged over the task's defaults
     --records-out FILE   also write every epoch record (the dict sent to NNI) as one JSON line
     --seed N             data split, shuffling and initialisation (default 0)
@@ -29,6 +30,8 @@ import torch
 from .errors import TaskSetupError
 
 THREADS_ENV_VAR = "BTTACKLER_THREADS"
+EPOCHS_ENV_VAR = "BTTACKLER_EPOCHS"
+FRACTION_ENV_VAR = "BTTACKLER_DATA_FRACTION"
 
 
 def parse_args(
@@ -41,9 +44,17 @@ def parse_args(
     parser.add_argument(
         "--data", default=os.environ.get(data_env_var), help=f"dataset path (default: ${data_env_var})"
     )
-    parser.add_argument("--epochs", type=_positive_int, default=20, help="planned epochs (default 20)")
     parser.add_argument(
-        "--data-fraction", type=_fraction, default=1.0, help="use only this share of the data (default 1.0)"
+        "--epochs",
+        type=_positive_int,
+        default=os.environ.get(EPOCHS_ENV_VAR, "20"),
+        help=f"planned epochs (default: ${EPOCHS_ENV_VAR}, else 20)",
+    )
+    parser.add_argument(
+        "--data-fraction",
+        type=_fraction,
+        default=os.environ.get(FRACTION_ENV_VAR, "1.0"),
+        help=f"use only this share of the data (default: ${FRACTION_ENV_VAR}, else 1.0)",
     )
     parser.add_argument(
         "--params", type=_json_object, default={}, help="JSON dict of hyperparameters for a standalone run"
