@@ -1,0 +1,125 @@
+"""Side-by-side HPO benchmark: Random alone, Random + BTTackler, Random + NNI's Medianstop.
+
+Runs real NNI experiments on the digits task (configs/digits: an MLP on scikit-learn's digits,
+20 epochs per trial) with the same wall-clock budget per experiment and several repetitions. In each
+repetition the arms run one after the other, in rotating order, with the same Random-tuner seed, so
+they are offered the same sequence of configurations. Only trials that ended within the budget
+count. Prints Top10HR and TSBA of each early-stopping rule against the baseline (method.md section 7)
+and writes a ``compare.md`` with plots per rule.
+
+    python benchmarks/hpo_comparison.py --budget 240 --repetitions 3 --out benchmarks/results/hpo_digits
+
+This is a benchmark, not a test: with the defaults it takes about 45 minutes on 2 CPU cores. The
+experiments are kept under ``<out>/nni-home`` and can be re-read later, e.g. with
+``bttackler compare --budget 240 --baseline <dir> ... --enhanced <dir> ...``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bttackler_nni import nni_experiment
+from bttackler_nni.evaluation.reports import write_comparison
+from bttackler_nni.evaluation.results import trial_results
+from bttackler_nni.launcher import create, free_port, load_config, nnictl, nnictl_environment, stop, wait
+
+REPO = Path(__file__).resolve().parents[1]
+DIGITS = REPO / "configs" / "digits" / "tpe_bttackler.yml"
+ARMS = ("baseline", "bttackler", "medianstop")
+RULES = ("bttackler", "medianstop")
+
+
+def arm_config(arm: str, seed: int, budget: float) -> dict[str, Any]:
+    """The digits config with the Random tuner (seeded) and the arm's early-stopping rule."""
+    config = load_config(DIGITS)
+    config.update(
+        experimentName=f"digits-random-{arm}-seed{seed}",
+        maxExperimentDuration=f"{int(budget)}s",
+        maxTrialNumber=10_000,
+        trialConcurrency=2,
+    )
+    random = {"name": "Random", "classArgs": {"seed": seed}}
+    if arm == "baseline":
+        config["tuner"] = random
+        config.pop("assessor")
+    elif arm == "bttackler":
+        config["tuner"]["classArgs"] = {"tuner": "Random", "tuner_args": {"seed": seed}}
+    else:
+        config["tuner"] = random
+        config["assessor"] = {"name": "Medianstop", "classArgs": {"optimize_mode": "maximize"}}
+    return config
+
+
+def run_experiment(config: dict[str, Any], env: dict[str, str], budget: float) -> Path:
+    experiment = create(config, free_port(), env)
+    print(f"  {config['experimentName']}: experiment {experiment.id}", flush=True)
+    try:
+        wait(experiment, timeout=budget + 900, poll_seconds=5)
+    finally:
+        stop(experiment, env)
+    return experiment.directory
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--budget", type=float, default=240, help="wall-clock seconds per experiment")
+    parser.add_argument("--repetitions", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "hpo_digits")
+    args = parser.parse_args()
+    env = nnictl_environment()
+    env["HOME"] = str((args.out / "nni-home").resolve())  # keeps these experiments out of ~/nni-experiments
+    Path(env["HOME"]).mkdir(parents=True, exist_ok=True)
+    print(f"# command: python {' '.join(sys.argv)}; {os.cpu_count()} cpus", flush=True)
+
+    runs: dict[str, list[str]] = {arm: [] for arm in ARMS}
+    started = time.monotonic()
+    try:
+        for repetition in range(args.repetitions):
+            seed = 1000 + repetition
+            order = ARMS[repetition % len(ARMS) :] + ARMS[: repetition % len(ARMS)]
+            print(
+                f"repetition {repetition + 1}/{args.repetitions} (seed {seed}): {', '.join(order)}",
+                flush=True,
+            )
+            for arm in order:
+                runs[arm].append(str(run_experiment(arm_config(arm, seed, args.budget), env, args.budget)))
+    finally:
+        nnictl("stop", "--all", env=env)
+    (args.out / "runs.json").write_text(json.dumps(runs, indent=2))
+    print(f"\nfinished in {(time.monotonic() - started) / 60:.0f} min", flush=True)
+    report(runs, args.budget, args.out)
+
+
+def report(runs: dict[str, list[str]], budget: float, out: Path) -> None:
+    """Print Top10HR and TSBA of each rule against the baseline; write a compare.md per rule."""
+    experiments = {arm: [nni_experiment.load(path) for path in paths] for arm, paths in runs.items()}
+
+    def mean_trials(arm: str) -> float:
+        return sum(len(trial_results(x, budget)) for x in experiments[arm]) / len(experiments[arm])
+
+    print(
+        f"budget {budget:.0f} s per experiment; trials = trials with a result within the budget, mean per run"
+    )
+    print(f"{'arm':<12} {'Top10HR':>8} {'TSBA':>8} {'pairs reaching':>15} {'trials':>7}")
+    print(f"{'baseline':<12} {'':>8} {'':>8} {'':>15} {mean_trials('baseline'):>7.1f}")
+    for rule in RULES:
+        names = ("Random", f"Random + {rule}")
+        result = write_comparison(
+            experiments["baseline"], experiments[rule], out / rule, until=budget, names=names
+        )
+        tsba = "never" if result.mean_tsba is None else f"{100 * result.mean_tsba:.1f}%"
+        reached = f"{sum(t is not None for t in result.tsbas)} of {len(result.tsbas)}"
+        print(
+            f"{rule:<12} {100 * result.mean_hit_ratio:>7.1f}% {tsba:>8} {reached:>15} "
+            f"{mean_trials(rule):>7.1f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
