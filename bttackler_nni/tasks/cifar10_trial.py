@@ -43,9 +43,10 @@ def train_classifier(description: str | None, task: ModuleType, *, sequence: boo
         train_loss = train_epoch(model, optimizer, train_batches, F.cross_entropy)
         val_batches = data.val.batches(params["batch_size"], sequence=sequence)
         val = evaluate(model, val_batches, F.cross_entropy, accuracy=True)
+        val_acc = float(val.accuracy if val.accuracy is not None else "nan")  # always set with accuracy=True
         scheduler.step()
-        records.write(reporter.end_epoch(train_loss=train_loss, val_loss=val.loss, val_acc=val.accuracy))
-        accuracies.append(val.accuracy)
-        metrics = {"train_loss": train_loss, "val_loss": val.loss, "val_acc": val.accuracy}
+        records.write(reporter.end_epoch(train_loss=train_loss, val_loss=val.loss, val_acc=val_acc))
+        accuracies.append(val_acc)
+        metrics = {"train_loss": train_loss, "val_loss": val.loss, "val_acc": val_acc}
         print(trial.progress(epoch, args.epochs, time.perf_counter() - started, **metrics), flush=True)
     print(f"final result (best val_acc): {reporter.finish(default=best(accuracies, higher_is_better=True))}")
