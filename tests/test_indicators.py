@@ -8,6 +8,7 @@ import pytest
 from synthetic import healthy_history, record, with_losses
 
 from bttackler_nni.indicators import (
+    INDICATORS,
     AbnormalGradientValues,
     ExplodingGradients,
     LowActivationRatio,
@@ -26,18 +27,7 @@ def history(raw: list, max_epochs: int | None = 20) -> TrialHistory:
     return TrialHistory([parse_record(r)[0] for r in raw], max_epochs)
 
 
-ALL = [
-    AbnormalGradientValues,
-    ExplodingGradients,
-    VanishingGradients,
-    LowActivationRatio,
-    PassiveLossChanges,
-    UnexpectedLossChanges,
-    NoMoreGain,
-]
-
-
-@pytest.mark.parametrize("indicator_cls", ALL, ids=lambda cls: cls.id)
+@pytest.mark.parametrize("indicator_cls", INDICATORS, ids=lambda cls: cls.id)
 @pytest.mark.parametrize("epochs", [1, 5, 10, 20])
 def test_healthy_training_fires_nothing(indicator_cls, epochs):
     assert indicator_cls().check(history(healthy_history(epochs))) is None
