@@ -9,8 +9,13 @@ median epoch time of each and the median of the per-round time ratios (target: <
 timed on its own, 50 times) times the batches of an epoch, as a share of the plain epoch: a
 low-noise view of the same cost, since on a shared 2-core machine single epochs vary by +-20%.
 
-Batches come from the real data in ``../shared/data`` (CIFAR-10 subset, Exchange-Rate) when it is
-there, else random tensors of the same shape (the statistics' cost does not depend on the values).
+On a GPU, "host syncs" counts the device-to-host synchronisations the Reporter's per-batch work
+makes (PyTorch's sync debug mode, over 50 batches): it must be 0, since a per-batch copy to the
+host is what made the paper's released code cost +128% to +160% on an H100.
+
+Batches come from the real data in ``--data`` (default ``../shared/data``: CIFAR-10 subset,
+Exchange-Rate) when it is there, else random tensors of the same shape (the statistics' cost does
+not depend on the values).
 
     python benchmarks/reporter_overhead.py                 # CPU
     python benchmarks/reporter_overhead.py --device cuda   # a GPU, where one is available
@@ -19,13 +24,14 @@ there, else random tensors of the same shape (the statistics' cost does not depe
 from __future__ import annotations
 
 import argparse
-import copy
 import logging
+import math
 import os
 import platform
 import statistics
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -40,22 +46,21 @@ SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 Batch = tuple[torch.Tensor, torch.Tensor]
 
 
-def cifar_batches(count: int, size: int, device: torch.device) -> list[Batch]:
-    path = SHARED_DATA / "cifar10_subset.npz"
+def cifar_batches(data: Path, count: int, size: int, device: torch.device) -> list[Batch]:
+    path = data / "cifar10_subset.npz"
     if path.exists():
-        with np.load(path) as data:
-            images = torch.tensor(data["x_train"][: count * size]).permute(0, 3, 1, 2).float() / 255
-            labels = torch.tensor(data["y_train"][: count * size]).long()
+        with np.load(path) as arrays:
+            images = torch.tensor(arrays["x_train"][: count * size]).permute(0, 3, 1, 2).float() / 255
+            labels = torch.tensor(arrays["y_train"][: count * size]).long()
     else:
         images, labels = torch.rand(count * size, 3, 32, 32), torch.randint(0, 10, (count * size,))
-    return [
-        (images[i * size : (i + 1) * size].to(device), labels[i * size : (i + 1) * size].to(device))
-        for i in range(count)
-    ]
+    images, labels = images.to(device), labels.to(device)
+    batches = torch.arange(count * size).reshape(count, size) % len(images)  # wraps round a small file
+    return [(images[rows], labels[rows]) for rows in batches]
 
 
-def exchange_batches(count: int, size: int, device: torch.device) -> list[Batch]:
-    path = SHARED_DATA / "exchange_rate.csv"
+def exchange_batches(data: Path, count: int, size: int, device: torch.device) -> list[Batch]:
+    path = data / "exchange_rate.csv"
     if path.exists():
         series = torch.tensor(
             np.loadtxt(path, delimiter=",", skiprows=1, usecols=range(1, 9)), dtype=torch.float32
@@ -80,7 +85,7 @@ def as_rows(images: torch.Tensor) -> torch.Tensor:
 
 
 MODELS: dict[
-    str, tuple[Callable, dict, Callable[[int, int, torch.device], list[Batch]], Callable, Callable]
+    str, tuple[Callable, dict, Callable[[Path, int, int, torch.device], list[Batch]], Callable, Callable]
 ] = {
     # name: (build, params, batches, input transform, loss)
     "Cifar10CNN": (
@@ -145,14 +150,32 @@ def _timed(step: Callable[[], None], device: torch.device) -> float:
     return time.perf_counter() - started
 
 
-def measure(name: str, batches_per_epoch: int, repeats: int, device: torch.device) -> dict[str, float]:
+def host_syncs_per_batch(step: Callable[[], None], batches: int = 50) -> float:
+    """Device-to-host synchronisations per call of ``step``, counted by CUDA sync debug mode."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            for _ in range(batches):
+                step()
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    notice = "Synchronization debug mode is a prototype"  # printed once, not a synchronisation
+    return sum(not str(w.message).startswith(notice) for w in caught) / batches
+
+
+def measure(
+    name: str, data: Path, batches_per_epoch: int, repeats: int, device: torch.device
+) -> dict[str, float]:
     build, params, make_batches, transform, loss_fn = MODELS[name]
+    # two builds from one seed, not a deepcopy: a copied cuDNN LSTM loses its packed weights and
+    # re-packs them on every call, which would be charged to the Reporter
     torch.manual_seed(0)
     plain_model, plain_optimizer, _ = build(params, device)
-    watched_model = copy.deepcopy(plain_model)
-    watched_optimizer = type(plain_optimizer)(watched_model.parameters(), **plain_optimizer.defaults)
+    torch.manual_seed(0)
+    watched_model, watched_optimizer, _ = build(params, device)
     reporter = Reporter(watched_model, watched_optimizer, max_epochs=repeats + 1)
-    batches = make_batches(batches_per_epoch, params["batch_size"], device)
+    batches = make_batches(data, batches_per_epoch, params["batch_size"], device)
     runs = {
         "plain": lambda: epoch(plain_model, plain_optimizer, batches, transform, loss_fn, None, device),
         "reporter": lambda: epoch(
@@ -166,7 +189,9 @@ def measure(name: str, batches_per_epoch: int, repeats: int, device: torch.devic
             times[kind].append(runs[kind]())
     ratios = [w / p for w, p in zip(times["reporter"], times["plain"], strict=True)]
     hook_seconds = statistics.median(_timed(reporter.after_backward, device) for _ in range(50))
+    syncs = host_syncs_per_batch(reporter.after_backward) if device.type == "cuda" else math.nan
     return {
+        "syncs": syncs,
         "hook": hook_seconds * batches_per_epoch / statistics.median(times["plain"]),
         "plain": statistics.median(times["plain"]),
         "reporter": statistics.median(times["reporter"]),
@@ -188,6 +213,7 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=20, help="optimizer steps per timed epoch")
     parser.add_argument("--repeats", type=int, default=15, help="rounds of (plain, reporter) epochs")
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    parser.add_argument("--data", type=Path, default=SHARED_DATA, help="folder with the shared data files")
     args = parser.parse_args()
     logging.getLogger("nni").setLevel(logging.WARNING)  # NNI's standalone mode logs every record
     device = torch.device(args.device)
@@ -200,13 +226,14 @@ def main() -> None:
     print(
         f"{'model':<12} {'layers':>6} {'batch':>5} {'plain s/epoch':>14} {'reporter s/epoch':>17} "
         f"{'overhead (median of paired ratios)':>36} {'range':>17} {'hook work':>10}"
+        + (f" {'host syncs/batch':>16}" if device.type == "cuda" else "")
     )
     for name in args.models:
-        r = measure(name, args.batches, args.repeats, device)
+        r = measure(name, args.data, args.batches, args.repeats, device)
         print(
             f"{name:<12} {r['layers']:>6} {r['batch']:>5} {r['plain']:>14.4f} {r['reporter']:>17.4f} "
             f"{percent(r['ratio']):>35.2f}% {percent(r['low']):>7.2f}% .. {percent(r['high']):>5.2f}% "
-            f"{100 * r['hook']:>9.2f}%",
+            f"{100 * r['hook']:>9.2f}%" + (f" {r['syncs']:>16.2f}" if device.type == "cuda" else ""),
             flush=True,
         )
 

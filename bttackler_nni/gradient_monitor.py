@@ -37,24 +37,57 @@ class LayerGradients:
     nonfinite: bool
 
 
-def reduce_gradients(
-    grads: list[torch.Tensor], fused: bool, device: torch.device
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-tensor L1 norms and non-zero counts, as two float32 vectors on ``device``.
+SIGN_PASS_ELEMENTS = 1 << 24
+"""Most gradient entries one fused zero-count pass copies at once (64 MB of float32 temporaries)."""
 
-    ``fused`` uses the multi-tensor ``torch._foreach_norm`` (one kernel launch per group on CUDA);
-    otherwise one reduction per tensor, which is about 3x faster on CPU, where foreach ops are
-    plain loops and the L1 norm kernel is not vectorised. Both accumulate in float32, so fp16 and
-    bf16 gradients cannot overflow the sums. Each tensor is reduced where it lives; only the
-    scalar results move to ``device`` (a no-op when they are already there).
+
+def reduce_gradients(grads: list[torch.Tensor], fused: bool, device: torch.device) -> torch.Tensor:
+    """Per-tensor L1 norms, then per-tensor non-zero counts: one float32 vector of ``2 * len(grads)``.
+
+    ``fused`` uses multi-tensor kernels (a handful of launches for all layers, which is what a GPU
+    needs: there, per-layer launches cost more than the arithmetic); otherwise one reduction per
+    tensor, which is about 3x faster on CPU, where foreach ops are plain loops. Both accumulate in
+    float32, so fp16 and bf16 gradients cannot overflow the sums. Each tensor is reduced where it
+    lives; only the results move to ``device`` (a no-op when they are already there).
     """
     if fused:
-        l1 = torch.stack(torch._foreach_norm(grads, 1, dtype=torch.float32))
-        nonzero = torch.stack(torch._foreach_norm(grads, 0, dtype=torch.float32))
-        return l1, nonzero
-    l1 = torch.stack([torch.sum(torch.abs(g), dtype=torch.float32).to(device) for g in grads])
-    nonzero = torch.stack([torch.count_nonzero(g).to(device) for g in grads]).to(torch.float32)
-    return l1, nonzero
+        return torch.stack(
+            [*torch._foreach_norm(grads, 1, dtype=torch.float32), *_fused_nonzero_counts(grads)]
+        )
+    l1 = [torch.sum(torch.abs(g), dtype=torch.float32).to(device) for g in grads]
+    nonzero = [torch.count_nonzero(g).to(device, torch.float32) for g in grads]
+    return torch.stack(l1 + nonzero)
+
+
+def _fused_nonzero_counts(grads: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Non-zero entries per tensor as float32 scalars, from multi-tensor kernels.
+
+    ``torch._foreach_norm`` has no fused kernel for the 0-"norm" (it loops over tensors), so the
+    count is the L1 norm of the signs. The signs are temporaries, so they are taken over runs of at
+    most :data:`SIGN_PASS_ELEMENTS` entries; a tensor larger than that is counted on its own, where
+    one launch more is nothing. A NaN entry makes its tensor's count NaN (the epoch is flagged
+    non-finite either way).
+    """
+    counts: list[torch.Tensor] = []
+    for run in _runs_under(grads, SIGN_PASS_ELEMENTS):
+        if len(run) == 1 and run[0].numel() > SIGN_PASS_ELEMENTS:
+            counts.append(torch.count_nonzero(run[0]).to(torch.float32))
+        else:
+            counts.extend(torch._foreach_norm(torch._foreach_sign(run), 1, dtype=torch.float32))
+    return counts
+
+
+def _runs_under(tensors: list[torch.Tensor], limit: int) -> list[list[torch.Tensor]]:
+    """Consecutive runs of ``tensors`` of at most ``limit`` entries each (a larger tensor: a run alone)."""
+    runs: list[list[torch.Tensor]] = []
+    size = limit + 1  # forces a new run at the first tensor
+    for tensor in tensors:
+        if size + tensor.numel() > limit:
+            runs.append([])
+            size = 0
+        runs[-1].append(tensor)
+        size += tensor.numel()
+    return runs
 
 
 class GradientMonitor:
@@ -88,14 +121,15 @@ class GradientMonitor:
         self._layers = self._order.sort(self._layers)
         count = len(self._layers)
         self._weights = [layer.weight for layer in self._layers]
-        self._numel = torch.tensor(
-            [w.numel() for w in self._weights], dtype=torch.float32, device=self._device
+        inverse_numel = torch.tensor(
+            [1 / w.numel() for w in self._weights], dtype=torch.float32, device=self._device
         )
-        self._grad_sum = self._buffers.create("grad_sum", count, self._device)
-        self._zero_sum = self._buffers.create("zero_sum", count, self._device)
-        self._batches = self._buffers.create("batches", count, self._device)
+        # sums[:count] adds up mean(|g|) per layer, sums[count:] the share of non-zero entries
+        self._scale = inverse_numel.repeat(2)
+        self._sums = self._buffers.create("gradient_sums", 2 * count, self._device)
+        self._batches = np.zeros(count, dtype=np.int64)  # counted on the host: no device work
         self._fused = self._device.type != "cpu" and all(w.device == self._device for w in self._weights)
-        self._index_cache: dict[tuple[int, ...], torch.Tensor] = {}
+        self._index_cache: dict[tuple[int, ...], tuple[torch.Tensor, torch.Tensor]] = {}
         self._ready = True
 
     def observe(self) -> None:
@@ -109,31 +143,34 @@ class GradientMonitor:
                 grads.append(weight.grad)
         if not present:
             return
-        l1, nonzero = reduce_gradients(grads, self._fused, self._device)
+        stats = reduce_gradients(grads, self._fused, self._device)
         if len(present) == len(self._weights):
-            self._grad_sum.add_(l1 / self._numel)
-            self._zero_sum.add_(1 - nonzero / self._numel)
-            self._batches.add_(1)
+            self._sums.addcmul_(stats, self._scale)
+            self._batches += 1
             return
-        index = self._index_cache.get(tuple(present))
-        if index is None:
-            index = self._index_cache.setdefault(tuple(present), torch.tensor(present, device=self._device))
-        numel = self._numel[index]
-        self._grad_sum.index_add_(0, index, l1 / numel)
-        self._zero_sum.index_add_(0, index, 1 - nonzero / numel)
-        self._batches.index_add_(0, index, torch.ones_like(numel))
+        index, scale = self._index_cache.get(tuple(present)) or self._cache_index(present)
+        self._sums.index_add_(0, index, stats * scale)
+        self._batches[present] += 1
+
+    def _cache_index(self, present: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Where the statistics of a subset of layers go in the sums, and their scale factors."""
+        count = len(self._weights)
+        index = torch.tensor(present + [count + i for i in present], device=self._device)
+        return self._index_cache.setdefault(tuple(present), (index, self._scale[index]))
 
     def read_epoch(self, host: dict[str, np.ndarray]) -> LayerGradients | None:
         """This epoch's statistics from the buffers' host copy, or ``None`` if no gradient was seen."""
         if not self._ready:
             return None
-        batches = host["batches"]
+        batches, self._batches = self._batches, np.zeros_like(self._batches)
         seen = batches > 0
         if not seen.any():
             return None
+        count = len(self._weights)
+        sums = host["gradient_sums"]
         names = [name for name, keep in zip(self.layer_names, seen, strict=True) if keep]
-        grad = host["grad_sum"][seen] / batches[seen]
-        zero_share = host["zero_sum"][seen] / batches[seen]
+        grad = sums[:count][seen] / batches[seen]
+        zero_share = 1 - sums[count:][seen] / batches[seen]
         nonfinite = not bool(np.all(np.isfinite(grad)))
         names, grad, zero_share = _group(names, grad, zero_share, self._max_layers)
         return LayerGradients(names, grad, zero_share, int(batches.max()), nonfinite)

@@ -34,6 +34,9 @@ from .gradient_summary import summarize_gradients
 
 _logger = logging.getLogger("bttackler_nni")
 
+Metric = float | torch.Tensor
+"""A number, or a one-element tensor (read once per epoch, so a loss summed on the device is fine)."""
+
 
 class Reporter:
     """Attach to a model (and optimizer) to report BTTackler's epoch records to NNI.
@@ -111,11 +114,11 @@ class Reporter:
     def end_epoch(
         self,
         *,
-        train_loss: float,
-        val_loss: float | None = None,
-        train_acc: float | None = None,
-        val_acc: float | None = None,
-        default: float | None = None,
+        train_loss: Metric,
+        val_loss: Metric | None = None,
+        train_acc: Metric | None = None,
+        val_acc: Metric | None = None,
+        default: Metric | None = None,
     ) -> dict[str, Any]:
         """Build this epoch's record, send it with ``nni.report_intermediate_result``, and return it.
 
