@@ -71,7 +71,15 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=240, help="wall-clock seconds per experiment")
     parser.add_argument("--repetitions", type=int, default=3)
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "hpo_digits")
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="skip the runs; report on <out>/runs.json from an earlier run",
+    )
     args = parser.parse_args()
+    if args.report_only:
+        report(json.loads((args.out / "runs.json").read_text()), args.budget, args.out)
+        return
     env = nnictl_environment()
     env["HOME"] = str((args.out / "nni-home").resolve())  # keeps these experiments out of ~/nni-experiments
     Path(env["HOME"]).mkdir(parents=True, exist_ok=True)
@@ -97,28 +105,47 @@ def main() -> None:
 
 
 def report(runs: dict[str, list[str]], budget: float, out: Path) -> None:
-    """Print Top10HR and TSBA of each rule against the baseline; write a compare.md per rule."""
+    """Print Top10HR and TSBA of each rule against the baseline; write a compare.md per rule.
+
+    The main rows pair repetition i of a rule with repetition i of the baseline (same tuner seed,
+    so the same configurations on offer); "all pairs" rows compare every run with every run.
+    """
     experiments = {arm: [nni_experiment.load(path) for path in paths] for arm, paths in runs.items()}
 
     def mean_trials(arm: str) -> float:
         return sum(len(trial_results(x, budget)) for x in experiments[arm]) / len(experiments[arm])
 
+    def percent(value: float | None) -> str:
+        return "never" if value is None else f"{100 * value:.1f}%"
+
     print(
         f"budget {budget:.0f} s per experiment; trials = trials with a result within the budget, mean per run"
     )
-    print(f"{'arm':<12} {'Top10HR':>8} {'TSBA':>8} {'pairs reaching':>15} {'trials':>7}")
-    print(f"{'baseline':<12} {'':>8} {'':>8} {'':>15} {mean_trials('baseline'):>7.1f}")
+    header = ("arm", "pairs", "Top10HR", "TSBA mean", "TSBA median", "reached", "trials")
+    print(f"{header[0]:<12} {header[1]:<10} " + " ".join(f"{h:>11}" for h in header[2:]))
+    print(
+        f"{'baseline':<12} {'':<10} "
+        + " ".join(f"{'':>11}" for _ in header[2:-1])
+        + f" {mean_trials('baseline'):>11.1f}"
+    )
     for rule in RULES:
         names = ("Random", f"Random + {rule}")
-        result = write_comparison(
-            experiments["baseline"], experiments[rule], out / rule, until=budget, names=names
-        )
-        tsba = "never" if result.mean_tsba is None else f"{100 * result.mean_tsba:.1f}%"
-        reached = f"{sum(t is not None for t in result.tsbas)} of {len(result.tsbas)}"
-        print(
-            f"{rule:<12} {100 * result.mean_hit_ratio:>7.1f}% {tsba:>8} {reached:>15} "
-            f"{mean_trials(rule):>7.1f}"
-        )
+        for paired in (True, False):
+            target = out / (rule if paired else f"{rule}-all-pairs")
+            result = write_comparison(
+                experiments["baseline"], experiments[rule], target, until=budget, names=names, paired=paired
+            )
+            cells = (
+                f"{100 * result.mean_hit_ratio:.1f}%",
+                percent(result.mean_tsba),
+                percent(result.median_tsba),
+                f"{len(result.reached_tsbas)} of {len(result.pairs)}",
+                f"{mean_trials(rule):.1f}",
+            )
+            print(
+                f"{rule:<12} {'same seed' if paired else 'all pairs':<10} "
+                + " ".join(f"{c:>11}" for c in cells)
+            )
 
 
 if __name__ == "__main__":

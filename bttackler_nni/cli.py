@@ -108,15 +108,10 @@ def _compare(args: argparse.Namespace) -> int:
     baselines, enhanced = _load_all(args.baseline), _load_all(args.enhanced)
     out = Path(args.out or "bttackler-compare")
     try:
-        result = write_comparison(baselines, enhanced, out, args.mode, args.budget)
+        result = write_comparison(baselines, enhanced, out, args.mode, args.budget, paired=args.paired)
     except ValueError as error:
         raise LaunchError(f"cannot compare these runs: {error}") from error
-    mean_tsba = "never reached" if result.mean_tsba is None else f"{100 * result.mean_tsba:.1f}%"
-    reached = sum(t is not None for t in result.tsbas)
-    print(
-        f"Top10HR {100 * result.mean_hit_ratio:.1f}% (mean of {len(result.hit_ratios)} run pairs); "
-        f"TSBA {mean_tsba} ({reached} of {len(result.tsbas)} pairs reached the baseline's best)"
-    )
+    print(result.summary())
     print(f"wrote {out / 'compare.md'}")
     return 0
 
@@ -197,6 +192,12 @@ def _parser() -> argparse.ArgumentParser:
         type=float,
         metavar="SECONDS",
         help="count only trials that ended within this many seconds of their experiment's start",
+    )
+    comparison.add_argument(
+        "--paired",
+        action="store_true",
+        help="compare the i-th enhanced run with the i-th baseline run only (repetitions that share a "
+        "tuner seed); default: every enhanced run with every baseline run",
     )
     comparison.add_argument("--out", help="output folder (default: ./bttackler-compare)")
     comparison.set_defaults(handler=_compare)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import doctest
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,6 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bttackler_nni.evaluation import metrics, top10_hit_ratio, tsba
+from bttackler_nni.evaluation.reports import compare
+from bttackler_nni.nni_experiment import Experiment, Trial
 
 NAN, INF = math.nan, math.inf
 
@@ -255,3 +258,29 @@ def test_minimising_is_maximising_the_negated_values(a, b, k):
 def test_tsba_of_a_run_against_itself_is_zero(a, mode):
     if has_finite_value(a):
         assert tsba(a, a, mode=mode) == 0.0
+
+
+def run(name: str, results: list[tuple[float, float]]) -> Experiment:
+    """An experiment of finished trials with these (end time, value) results."""
+    trials = [
+        Trial(f"{name}-{i}", i, i, {}, "SUCCEEDED", start=0.0, end=end, final=value)
+        for i, (end, value) in enumerate(results)
+    ]
+    return Experiment(name, Path(name), 0.0, {}, trials, [])
+
+
+def test_compare_pairs_every_run_with_every_run_or_the_ith_with_the_ith():
+    baselines = [run("b0", BASELINE), run("b1", [(2.0, 0.99)])]
+    enhanced = [run("e0", ENHANCED), run("e1", [(1.0, 0.99)])]
+    every = compare(baselines, enhanced, mode="max")
+    assert every.pairs == [("e0", "b0"), ("e0", "b1"), ("e1", "b0"), ("e1", "b1")]
+    assert every.tsbas == [pytest.approx(1 - 20 / 25), None, pytest.approx(1 - 1 / 25), 0.5]
+    paired = compare(baselines, enhanced, mode="max", paired=True)
+    assert paired.pairs == [("e0", "b0"), ("e1", "b1")]
+    assert paired.tsbas == [pytest.approx(0.2), 0.5]
+    assert paired.mean_tsba == pytest.approx(0.35) and paired.median_tsba == pytest.approx(0.35)
+    assert every.median_tsba == pytest.approx(0.5) and every.mean_tsba == pytest.approx(
+        (0.2 + 0.96 + 0.5) / 3
+    )
+    with pytest.raises(ValueError, match="as many enhanced runs as baseline runs"):
+        compare(baselines, enhanced[:1], mode="max", paired=True)

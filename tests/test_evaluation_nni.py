@@ -94,12 +94,17 @@ def test_report_replay_and_compare_commands_write_their_files(bttackler_run, bas
         baseline_id,
         "--enhanced",
         enhanced_id,
+        "--paired",
         "--out",
         str(tmp_path / "compare"),
         env=env,
     )
     assert compared.returncode == 0, compared.stderr
-    assert "Top10HR" in compared.stdout and "Top10HR" in (tmp_path / "compare" / "compare.md").read_text()
+    assert "Top10HR" in compared.stdout and "i-th with i-th" in compared.stdout
+    assert (
+        "the i-th enhanced run with the i-th baseline run"
+        in (tmp_path / "compare" / "compare.md").read_text()
+    )
     for png in ("report/stop_epochs.png", "replay/replay_stop_epochs.png", "compare/best_so_far.png"):
         assert (tmp_path / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

@@ -115,9 +115,20 @@ def write_replay(result: ReplayResult, out: Path) -> Path:
 
 @dataclass(frozen=True)
 class Comparison:
-    """Top10HR and TSBA of the enhanced runs against the baseline runs, over every run pair."""
+    """Top10HR and TSBA of enhanced runs against baseline runs, one value per run pair.
+
+    Attributes:
+        mode: ``"max"`` or ``"min"``.
+        pairs: ``(enhanced id, baseline id)`` of each pair, in the order of the values.
+        paired: whether the i-th enhanced run was compared with the i-th baseline run only (runs
+            that share a tuner seed), rather than every enhanced run with every baseline run.
+        hit_ratios: Top10HR per pair.
+        tsbas: TSBA per pair, ``None`` where the enhanced run never reached the baseline's best.
+    """
 
     mode: Mode
+    pairs: list[tuple[str, str]]
+    paired: bool
     hit_ratios: list[float]
     tsbas: list[float | None]
 
@@ -126,10 +137,29 @@ class Comparison:
         return statistics.mean(self.hit_ratios)
 
     @property
+    def reached_tsbas(self) -> list[float]:
+        """TSBA of the pairs whose enhanced run reached the baseline's best."""
+        return [value for value in self.tsbas if value is not None]
+
+    @property
     def mean_tsba(self) -> float | None:
-        """Mean TSBA over the pairs whose enhanced run reached the baseline's best (``None``: none did)."""
-        reached = [value for value in self.tsbas if value is not None]
-        return statistics.mean(reached) if reached else None
+        """Mean TSBA over the pairs that reached the baseline's best (``None``: none did)."""
+        return statistics.mean(self.reached_tsbas) if self.reached_tsbas else None
+
+    @property
+    def median_tsba(self) -> float | None:
+        """Median of the same: a baseline that hit its best by luck early gives one large negative
+        TSBA (``1 - T_i / T_j`` is unbounded below, at most 1 above), which the mean follows."""
+        return statistics.median(self.reached_tsbas) if self.reached_tsbas else None
+
+    def summary(self) -> str:
+        """One line: Top10HR and TSBA with the pairs they were taken over."""
+        pairing = "i-th with i-th" if self.paired else "every enhanced with every baseline run"
+        return (
+            f"Top10HR {100 * self.mean_hit_ratio:.1f}% (mean of {len(self.pairs)} run pairs, {pairing}); "
+            f"TSBA {_percent(self.mean_tsba)} mean, {_percent(self.median_tsba)} median "
+            f"({len(self.reached_tsbas)} of {len(self.pairs)} pairs reached the baseline's best)"
+        )
 
 
 def compare(
@@ -137,16 +167,32 @@ def compare(
     enhanced: Sequence[Experiment],
     mode: Mode | None = None,
     until: float | None = None,
+    paired: bool = False,
 ) -> Comparison:
-    """Top10HR and TSBA for every (enhanced, baseline) run pair, counting trials ended by ``until``."""
+    """Top10HR and TSBA per run pair, counting trials ended by ``until``.
+
+    Pairs are every (enhanced, baseline) combination, or with ``paired`` the i-th enhanced run with
+    the i-th baseline run (both lists must then be equally long): the fair pairs when repetition i
+    of each arm used the same tuner seed and so was offered the same configurations.
+    """
+    if paired and len(enhanced) != len(baselines):
+        raise ValueError(
+            "paired runs need as many enhanced runs as baseline runs, "
+            f"got {len(enhanced)} and {len(baselines)}"
+        )
     mode = mode or metric_mode(baselines[0])
-    pairs = [
-        (trial_results(e, until), trial_results(b, until)) for e, b in itertools.product(enhanced, baselines)
-    ]
+    runs = (
+        list(zip(enhanced, baselines, strict=True))
+        if paired
+        else list(itertools.product(enhanced, baselines))
+    )
+    results = [(trial_results(e, until), trial_results(b, until)) for e, b in runs]
     return Comparison(
         mode,
-        [top10_hit_ratio(e, b, mode=mode) for e, b in pairs],
-        [tsba(e, b, mode=mode) for e, b in pairs],
+        [(e.id, b.id) for e, b in runs],
+        paired,
+        [top10_hit_ratio(e, b, mode=mode) for e, b in results],
+        [tsba(e, b, mode=mode) for e, b in results],
     )
 
 
@@ -157,23 +203,23 @@ def write_comparison(
     mode: Mode | None = None,
     until: float | None = None,
     names: tuple[str, str] = ("baseline", "enhanced"),
+    paired: bool = False,
 ) -> Comparison:
     """``compare.md`` (Top10HR, TSBA, trial counts) and ``best_so_far.png`` in ``out``.
 
     ``until`` limits both sides to the trials that ended within that many seconds; ``names`` label
-    the two arms in the report and the plot.
+    the two arms in the report and the plot; ``paired`` as in :func:`compare`.
     """
-    result = compare(baselines, enhanced, mode, until)
+    result = compare(baselines, enhanced, mode, until, paired)
     arms = {names[0]: baselines, names[1]: enhanced}
     plot = plot_best_so_far(
         {arm: [trial_results(x, until) for x in runs] for arm, runs in arms.items()},
         out / "best_so_far.png",
         mode=result.mode,
     )
-    pairs = itertools.product(enhanced, baselines)
     pair_rows = [
-        [e.id, b.id, f"{hit:.2f}", "never reached" if t is None else f"{100 * t:.1f}%"]
-        for (e, b), hit, t in zip(pairs, result.hit_ratios, result.tsbas, strict=True)
+        [e, b, f"{hit:.2f}", "never reached" if t is None else _percent(t)]
+        for (e, b), hit, t in zip(result.pairs, result.hit_ratios, result.tsbas, strict=True)
     ]
     best = max if result.mode == "max" else min
     run_rows = []
@@ -184,8 +230,11 @@ def write_comparison(
             run_rows.append(
                 [arm, run.id, str(len(values)), str(stopped), _number(best(values, default=None))]
             )
-    reached = sum(value is not None for value in result.tsbas)
-    mean_tsba = "never reached" if result.mean_tsba is None else f"{100 * result.mean_tsba:.1f}%"
+    pairing = (
+        f"the i-th {names[1]} run with the i-th {names[0]} run"
+        if paired
+        else f"every {names[1]} run with every {names[0]} run"
+    )
     budget = (
         ""
         if until is None
@@ -195,10 +244,11 @@ def write_comparison(
         f"# {names[1]} against {names[0]}",
         "",
         f"- Top10HR, the share of the pooled 10 best trials that come from {names[1]} (mean over "
-        f"{len(result.hit_ratios)} run pairs): **{100 * result.mean_hit_ratio:.1f}%**. Above 50% favours "
-        f"{names[1]}; ties in value go to the earlier trial, then to {names[0]}.",
-        f"- TSBA, the time saved to reach {names[0]}'s best: **{mean_tsba}** (mean over the {reached} of "
-        f"{len(result.tsbas)} pairs in which {names[1]} reached it).",
+        f"{len(result.pairs)} run pairs, {pairing}): **{100 * result.mean_hit_ratio:.1f}%**. Above 50% "
+        f"favours {names[1]}; ties in value go to the earlier trial, then to {names[0]}.",
+        f"- TSBA, the time saved to reach {names[0]}'s best: **{_percent(result.mean_tsba)}** mean, "
+        f"**{_percent(result.median_tsba)}** median, over the {len(result.reached_tsbas)} of "
+        f"{len(result.pairs)} pairs in which {names[1]} reached it.",
         f"- Metric: {'higher' if result.mode == 'max' else 'lower'} is better.{budget}",
         "",
         _table([f"{names[1]} run", f"{names[0]} run", "Top10HR", "TSBA"], pair_rows),
@@ -216,6 +266,10 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def _percent(fraction: float | None) -> str:
+    return "never reached" if fraction is None else f"{100 * fraction:.1f}%"
 
 
 def _number(value: float | None) -> str:
