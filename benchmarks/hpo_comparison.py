@@ -9,9 +9,10 @@ and writes a ``compare.md`` with plots per rule.
 
     python benchmarks/hpo_comparison.py --budget 240 --repetitions 3 --out benchmarks/results/hpo_digits
 
-This is a benchmark, not a test: with the defaults it takes about 45 minutes on 2 CPU cores. The
-experiments are kept under ``<out>/nni-home`` and can be re-read later, e.g. with
-``bttackler compare --budget 240 --baseline <dir> ... --enhanced <dir> ...``.
+This is a benchmark, not a test: with the defaults it takes about 40 minutes on 2 CPU cores. The
+experiments are kept under ``<out>/nni-home``; ``--report-only`` reports on them again from
+``<out>/runs.json``, and ``bttackler compare --paired --budget 240 --baseline <dir> ... --enhanced
+<dir> ...`` reads them too.
 """
 
 from __future__ import annotations
