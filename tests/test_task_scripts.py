@@ -72,7 +72,7 @@ def test_trial_script_trains_reports_each_epoch_and_its_records_pass_the_diagnos
         ),
         (
             "ex96trans",
-            ["--data", str(SHARED_DATA / "exchange_rate.csv"), "--params", '{"n_heads": 2000}'],
+            ["--data", "/nonexistent/exchange_rate.csv", "--params", '{"n_heads": 2000}'],  # before data
             "n_heads=2000 must be between 1 and d_model=256",
         ),
         ("cifar10lstm", ["--params", '{"hidden_size": 8, "optimiser": "Adam"}'], "unknown key 'optimiser'"),

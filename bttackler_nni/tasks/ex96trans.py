@@ -279,9 +279,16 @@ def validate_params(params: Mapping[str, Any]) -> dict[str, Any]:
     """Check an Ex96Trans parameter dict (keys as in the paper's search space); see :func:`.params.validate`.
 
     Raises:
-        ParameterError: naming every missing, unknown or invalid key.
+        ParameterError: naming every missing, unknown or invalid key, or ``n_heads > d_model``
+            (checked here, before a trial loads its data, not only when the model is built).
     """
-    return validate("Ex96Trans", SCHEMA, params)
+    checked = validate("Ex96Trans", SCHEMA, params)
+    if checked["n_heads"] > checked["d_model"]:
+        raise ParameterError(
+            f"invalid Ex96Trans parameters: n_heads={checked['n_heads']} must be between 1 and "
+            f"d_model={checked['d_model']}"
+        )
+    return checked
 
 
 def build(
