@@ -12,7 +12,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from nni_harness import DIGITS_CONFIG, GOOD_AND_BAD, bttackler, isolated_nni, search_space, short_digits_run
+from nni_harness import (
+    DIGITS_CONFIG,
+    GOOD_AND_BAD,
+    bttackler,
+    isolated_nni,
+    nni_repair_state_kept,
+    search_space,
+    short_digits_run,
+)
 
 from bttackler_nni import nni_experiment, nni_repair
 
@@ -42,10 +50,9 @@ def nni_env(tmp_path_factory) -> Iterator[dict[str, str]]:
 @pytest.fixture(scope="session")
 def repaired_nni() -> Iterator[None]:
     """`bttackler nni-repair apply` for the session (assessor kills show as EARLY_STOPPED), then undone."""
-    before = nni_repair.state()
-    nni_repair.apply()
-    yield
-    (nni_repair.apply if before is nni_repair.RepairState.REPAIRED else nni_repair.revert)()
+    with nni_repair_state_kept():
+        nni_repair.apply()
+        yield
 
 
 @pytest.fixture(scope="session")

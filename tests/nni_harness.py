@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from bttackler_nni import nni_repair
 from bttackler_nni.launcher import LaunchError, nnictl, nnictl_environment
 
 REPO = Path(__file__).resolve().parents[1]
@@ -36,6 +37,16 @@ def isolated_nni(root: Path) -> Iterator[dict[str, str]]:
     finally:
         with contextlib.suppress(LaunchError):  # raised when nothing was running
             nnictl("stop", "--all", env=env, timeout=180)
+
+
+@contextmanager
+def nni_repair_state_kept() -> Iterator[None]:
+    """Put the installed NNI's compat.js back in the repair state it had before, whatever ran inside."""
+    before = nni_repair.state()
+    try:
+        yield
+    finally:
+        (nni_repair.apply if before is nni_repair.RepairState.REPAIRED else nni_repair.revert)()
 
 
 def bttackler(*args: str, env: dict[str, str], timeout: float = 600) -> subprocess.CompletedProcess:

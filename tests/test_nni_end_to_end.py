@@ -16,6 +16,7 @@ from nni_harness import (
     GOOD_AND_BAD,
     bttackler,
     isolated_nni,
+    nni_repair_state_kept,
     search_space,
     short_digits_run,
     wait_until,
@@ -31,9 +32,8 @@ pytestmark = pytest.mark.nni
 @pytest.fixture
 def repair_state():
     """Restore the installed NNI's compat.js to whatever state it had before the test."""
-    before = nni_repair.state()
-    yield
-    (nni_repair.apply if before is nni_repair.RepairState.REPAIRED else nni_repair.revert)()
+    with nni_repair_state_kept():
+        yield
 
 
 def only_experiment(env: dict[str, str]) -> nni_experiment.Experiment:
