@@ -35,12 +35,11 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
 from bttackler_nni import Reporter
-from bttackler_nni.tasks import cifar10_cnn, cifar10_lstm, ex96trans
+from bttackler_nni.tasks import cifar10, cifar10_cnn, cifar10_lstm, ex96trans, exchange_rate
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 Batch = tuple[torch.Tensor, torch.Tensor]
@@ -49,9 +48,9 @@ Batch = tuple[torch.Tensor, torch.Tensor]
 def cifar_batches(data: Path, count: int, size: int, device: torch.device) -> list[Batch]:
     path = data / "cifar10_subset.npz"
     if path.exists():
-        with np.load(path) as arrays:
-            images = torch.tensor(arrays["x_train"][: count * size]).permute(0, 3, 1, 2).float() / 255
-            labels = torch.tensor(arrays["y_train"][: count * size]).long()
+        arrays = cifar10.read_cifar10(path)
+        images = cifar10.normalize(torch.tensor(arrays.x_train[: count * size]).float() / 255)
+        labels = torch.tensor(arrays.y_train[: count * size]).long()
     else:
         images, labels = torch.rand(count * size, 3, 32, 32), torch.randint(0, 10, (count * size,))
     images, labels = images.to(device), labels.to(device)
@@ -62,10 +61,8 @@ def cifar_batches(data: Path, count: int, size: int, device: torch.device) -> li
 def exchange_batches(data: Path, count: int, size: int, device: torch.device) -> list[Batch]:
     path = data / "exchange_rate.csv"
     if path.exists():
-        series = torch.tensor(
-            np.loadtxt(path, delimiter=",", skiprows=1, usecols=range(1, 9)), dtype=torch.float32
-        )
-        series = (series - series.mean(0)) / series.std(0)
+        _, values = exchange_rate.read_exchange_rate(path)
+        series = torch.tensor(exchange_rate.Scaler.fit(values).transform(values), dtype=torch.float32)
     else:
         series = torch.randn(7588, 8)
     starts = torch.arange(count * size) * 7 % (len(series) - 192)
@@ -77,11 +74,6 @@ def exchange_batches(data: Path, count: int, size: int, device: torch.device) ->
         )
         for i in range(count)
     ]
-
-
-def as_rows(images: torch.Tensor) -> torch.Tensor:
-    """CIFAR images as the LSTM task's sequence of 96 rows of 32 values."""
-    return images.reshape(images.shape[0], 96, 32)
 
 
 MODELS: dict[
@@ -99,7 +91,7 @@ MODELS: dict[
         cifar10_lstm.build,
         cifar10_lstm.DEFAULT_PARAMS,
         cifar_batches,
-        as_rows,
+        cifar10.as_sequence,
         nn.functional.cross_entropy,
     ),
     "Ex96Trans": (
