@@ -16,6 +16,8 @@ Record layout (all keys optional except ``default``)::
       "dead_activation_share": 0.3,   # only with activation tracking
       "nonfinite": 0,             # 1 when a loss or gradient of the epoch was NaN or +-Inf
       "sampled_batches": 45,
+      "epoch_seconds": 2.4,       # wall time of the epoch: since the previous record (the first: since
+                                  # the Reporter was created), training and evaluation included
       "layers": {"names": [...], "grad": [...], "zero_share": [...]},   # g[l], z[l], forward order
       "activations": {"names": [...], "dead_share": [...]},             # a[l]
       "trial": {"parameter_id": 7},   # the NNI parameter id this trial really received
@@ -47,6 +49,7 @@ ZERO_GRAD_SHARE = "zero_grad_share"
 DEAD_ACTIVATION_SHARE = "dead_activation_share"
 NONFINITE = "nonfinite"
 SAMPLED_BATCHES = "sampled_batches"
+EPOCH_SECONDS = "epoch_seconds"
 TRIAL = "trial"
 PARAMETER_ID = "parameter_id"
 LAYERS = "layers"

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import math
 import numbers
+import time
 from typing import Any
 
 import nni
@@ -96,6 +97,7 @@ class Reporter:
         self._epoch = 0
         self._stats_enabled = True
         self._last_record: dict[str, Any] | None = None
+        self._epoch_started = time.perf_counter()
 
     @property
     def monitored_layers(self) -> list[str]:
@@ -139,6 +141,9 @@ class Reporter:
             **metrics,
         }
         record.update(self._epoch_statistics())
+        now = time.perf_counter()
+        record[keys.EPOCH_SECONDS] = now - self._epoch_started
+        self._epoch_started = now
         parameter_id = _nni_parameter_id()
         if parameter_id is not None:
             record[keys.TRIAL] = {keys.PARAMETER_ID: parameter_id}

@@ -281,6 +281,14 @@ def test_end_epoch_sends_and_returns_the_same_dict_and_finish_sends_the_final(mo
     assert Reporter(mlp(1), max_epochs=1).finish(0.9, val_mse=0.1) == {"default": 0.9, "val_mse": 0.1}
 
 
+def test_epoch_seconds_measure_each_epoch_from_the_previous_record(monkeypatch):
+    clock = iter([100.0, 103.5, 104.0])  # Reporter created, end of epoch 0, end of epoch 1
+    monkeypatch.setattr(reporter_module.time, "perf_counter", lambda: next(clock))
+    reporter = Reporter(mlp(1), max_epochs=2)
+    first, second = (reporter.end_epoch(train_loss=0.5) for _ in range(2))
+    assert (first["epoch_seconds"], second["epoch_seconds"]) == (3.5, 0.5)
+
+
 def test_works_outside_an_experiment_through_nni_standalone_mode():
     record = Reporter(mlp(1), max_epochs=2).end_epoch(train_loss=0.5)
     assert record["default"] == 0.5 and "trial" not in record
