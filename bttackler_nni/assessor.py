@@ -20,7 +20,7 @@ from .config import AssessorConfig
 from .engine import Diagnoser, Verdict
 from .feedback import ENDED_TRIALS, EndedTrial
 from .guard import contained
-from .journal import VERDICTS_FILE, current_journal_dir, open_journal, read_jsonl
+from .journal import VERDICTS_FILE, current_journal_dir, open_journal, read_verdicts
 
 _logger = logging.getLogger("bttackler_nni")
 
@@ -89,7 +89,9 @@ class BTTacklerAssessor(Assessor):
             self._lock,
         ):
             used = self._diagnoser.restore(
-                line for line in read_jsonl(folder / VERDICTS_FILE) if "event" not in line
+                Verdict.from_json(line)
+                for line in read_verdicts(folder / VERDICTS_FILE)
+                if "event" not in line
             )
             diagnoser = self._diagnoser
             _logger.info(

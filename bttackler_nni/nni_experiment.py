@@ -16,6 +16,7 @@ to the experiment directory is accepted too.
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ from typing import Any
 
 import nni
 
-from .journal import VERDICTS_FILE, journal_dir_of_experiment, read_jsonl
+from .journal import VERDICTS_FILE, journal_dir_of_experiment, read_verdicts
 
 TERMINAL_STATUSES = frozenset({"SUCCEEDED", "FAILED", "USER_CANCELED", "SYS_CANCELED", "EARLY_STOPPED"})
 
@@ -65,7 +66,11 @@ class Trial:
         for value in ([self.final] if self.final is not None else []) + self.intermediate[::-1]:
             metric = value.get("default") if isinstance(value, dict) else value
             if isinstance(metric, (int, float)) and not isinstance(metric, bool):
-                return float(metric)
+                return (
+                    float(metric)
+                    if isinstance(metric, float) or abs(metric) < 1e308
+                    else math.copysign(math.inf, metric)
+                )
         return None
 
     @property
@@ -146,7 +151,7 @@ def load(experiment: str | Path, home: Path | None = None) -> Experiment:
     start_time = start_ms / 1000
     trials = _trials_from_events(events, start_time)
     _attach_metrics(trials, metrics, start_time)
-    journal = list(read_jsonl(journal_dir_of_experiment(directory) / VERDICTS_FILE))
+    journal = list(read_verdicts(journal_dir_of_experiment(directory) / VERDICTS_FILE))
     verdicts = [line for line in journal if "event" not in line]
     settings = next((line.get("config") for line in journal if line.get("event") == "start"), None)
     for verdict in verdicts:
