@@ -206,7 +206,7 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
 
 
-def _as_float(value: numbers.Real) -> float:
+def _as_float(value: Any) -> float:
     """``float(value)``, with an integer too large for a float read as +-inf (a non-finite value)."""
     try:
         return float(value)
