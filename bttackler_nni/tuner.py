@@ -380,10 +380,22 @@ def _build_tuner(name: str, args: dict[str, Any]) -> Tuner:
     try:
         return create_builtin_class_instance(name, args, "tuners")
     except RuntimeError as error:
+        if "Builtin name is not found" not in str(error):
+            raise _rejected(name, args, error) from error
         raise ConfigError(
             f"BTTacklerTuner classArgs.tuner = {name!r}: {error}. Fix: name a tuner from "
             "`nnictl algo list`, e.g. TPE, Random or Evolution"
         ) from error
+    except Exception as error:  # noqa: BLE001 - any error of the wrapped tuner's constructor
+        raise _rejected(name, args, error) from error
+
+
+def _rejected(name: str, args: dict[str, Any], error: Exception) -> ConfigError:
+    message = " ".join(str(error).split())[:200]
+    return ConfigError(
+        f"BTTacklerTuner classArgs.tuner_args = {args!r}: {name} rejects them ({type(error).__name__}: "
+        f"{message}). Fix: give the classArgs {name} documents, e.g. optimize_mode: maximize or minimize"
+    )
 
 
 def _as_float(value: Any) -> float | None:

@@ -23,8 +23,9 @@ from nni_harness import (
 )
 
 from bttackler_nni import nni_experiment, nni_repair
+from bttackler_nni.experiment_config import check_config, load_config
 from bttackler_nni.journal import JOURNAL_DIR, TUNER_FEEDBACK_FILE, VERDICTS_FILE, read_jsonl
-from bttackler_nni.launcher import check_config, create, free_port, load_config, nnictl, rest
+from bttackler_nni.launcher import create, free_port, nnictl, rest
 
 pytestmark = pytest.mark.nni
 

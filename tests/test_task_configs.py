@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bttackler_nni.launcher import check_config, load_config
+from bttackler_nni.experiment_config import check_config, load_config
 from bttackler_nni.tasks import cifar10_cnn, cifar10_lstm, ex96trans
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
