@@ -36,6 +36,8 @@ def outcome(trial: Trial, experiment: Experiment) -> str:
         return f"stopped by {verdict['indicator']} at epoch {verdict['epoch']}"
     if experiment.stopped and trial.status in _UNFINISHED:
         return "killed when the experiment stopped"
+    if trial.status == "USER_CANCELED":  # NNI 3.0 records any death by a signal so (docs/nni-notes.md)
+        return "killed by a signal or cancelled"
     return trial.status.lower()
 
 
