@@ -11,11 +11,11 @@ install: $(VENV)/.installed
 
 # torch first, pinned: on our machines torch==2.13.0 is a local CPU wheel, while any unpinned request
 # (such as the package's own torch range) would otherwise pull a multi-GB CUDA build.
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml paper/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,demo,plots]' -e ./paper
 	touch $@
 
 demo: install
@@ -25,7 +25,7 @@ test: install
 	$(BIN)/python -m pytest
 
 lint: install
-	$(BIN)/ruff check . && $(BIN)/ruff format --check bttackler_nni tests benchmarks examples && $(BIN)/mypy
+	$(BIN)/ruff check . && $(BIN)/ruff format --check bttackler_nni paper tests benchmarks examples && $(BIN)/mypy
 
 benchmarks: install
 	$(BIN)/python benchmarks/reporter_overhead.py | tee benchmarks/results/reporter_overhead_cpu.txt

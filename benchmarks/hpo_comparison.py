@@ -4,7 +4,7 @@ Runs real NNI experiments on the digits task (configs/digits: an MLP on scikit-l
 20 epochs per trial) with the same wall-clock budget per experiment and several repetitions. In each
 repetition the arms run one after the other, in rotating order, with the same Random-tuner seed, so
 they are offered the same sequence of configurations. Only trials that ended within the budget
-count. Prints Top10HR and TSBA of each early-stopping rule against the baseline (method.md section 7)
+count. Prints Top10HR and TSBA of each early-stopping rule against the baseline (docs/method.md section 7)
 and writes a ``compare.md`` with plots per rule.
 
     python benchmarks/hpo_comparison.py --budget 240 --repetitions 3 --out benchmarks/results/hpo_digits
@@ -28,8 +28,8 @@ from typing import Any
 from bttackler_nni import nni_experiment
 from bttackler_nni.evaluation.reports import write_comparison
 from bttackler_nni.evaluation.results import trial_results
-from bttackler_nni.experiment_config import load_config
-from bttackler_nni.launcher import create, free_port, nnictl, nnictl_environment, stop, wait
+from bttackler_nni.experiments.config import load_config
+from bttackler_nni.experiments.launch import nnictl, nnictl_environment, run_to_end
 
 REPO = Path(__file__).resolve().parents[1]
 DIGITS = REPO / "configs" / "digits" / "tpe_bttackler.yml"
@@ -59,12 +59,9 @@ def arm_config(arm: str, seed: int, budget: float) -> dict[str, Any]:
 
 
 def run_experiment(config: dict[str, Any], env: dict[str, str], budget: float) -> Path:
-    experiment = create(config, free_port(), env)
-    print(f"  {config['experimentName']}: experiment {experiment.id}", flush=True)
-    try:
-        wait(experiment, timeout=budget + 900, poll_seconds=5)
-    finally:
-        stop(experiment, env)
+    print(f"  {config['experimentName']}", flush=True)
+    experiment = run_to_end(config, env, timeout=budget + 900)
+    print(f"  {config['experimentName']}: experiment {experiment.id} finished", flush=True)
     return experiment.directory
 
 

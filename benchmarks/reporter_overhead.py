@@ -39,7 +39,7 @@ import torch
 from torch import nn
 
 from bttackler_nni import Reporter
-from bttackler_nni.tasks import cifar10, cifar10_cnn, cifar10_lstm, ex96trans, exchange_rate
+from bttackler_paper import cifar10, cifar10_cnn, cifar10_lstm, ex96trans, exchange_rate
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 Batch = tuple[torch.Tensor, torch.Tensor]

@@ -5,24 +5,38 @@
 - :class:`BTTacklerAssessor` (experiment side): evaluates the quality indicators and stops bad
   trials, recording why.
 - :class:`BTTacklerTuner`: wraps any NNI tuner so it learns from the trials the assessor stops.
+- :class:`Diagnoser`, :class:`AssessorConfig`, :class:`Verdict`: the framework-free diagnosis
+  engine the assessor adapts to NNI.
 
-``Reporter`` is imported lazily so that NNI's dispatcher, which loads the assessor and the tuner,
-does not pay for importing torch.
+Every name is imported on first use, so a trial pays for torch and not for NNI's dispatcher code,
+NNI's dispatcher pays for neither torch nor the trial side, and ``bttackler_nni.diagnosis`` alone
+needs only numpy. The layout is described in docs/architecture.md.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
-from .assessor import BTTacklerAssessor
-from .config import AssessorConfig, ConfigError
-from .engine import Diagnoser, Verdict
-from .tuner import BTTacklerTuner
-
 if TYPE_CHECKING:
-    from .reporter import Reporter
+    from .diagnosis.config import AssessorConfig, ConfigError
+    from .diagnosis.engine import Diagnoser
+    from .diagnosis.verdict import Verdict
+    from .dispatcher.assessor import BTTacklerAssessor
+    from .dispatcher.tuner import BTTacklerTuner
+    from .trial.reporter import Reporter
 
 __version__ = "0.1.0"
+
+_HOMES = {
+    "AssessorConfig": ".diagnosis.config",
+    "BTTacklerAssessor": ".dispatcher.assessor",
+    "BTTacklerTuner": ".dispatcher.tuner",
+    "ConfigError": ".diagnosis.config",
+    "Diagnoser": ".diagnosis.engine",
+    "Reporter": ".trial.reporter",
+    "Verdict": ".diagnosis.verdict",
+}
 
 __all__ = [
     "AssessorConfig",
@@ -36,8 +50,6 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    if name == "Reporter":
-        from .reporter import Reporter
-
-        return Reporter
+    if name in _HOMES:
+        return getattr(importlib.import_module(_HOMES[name], __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

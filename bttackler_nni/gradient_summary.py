@@ -1,4 +1,4 @@
-"""Per-epoch summary of per-layer gradient statistics (method.md section 3, "Derived").
+"""Per-epoch summary of per-layer gradient statistics (docs/method.md section 3, "Derived").
 
 Both sides use this one definition: the Reporter to put plottable scalars into each record, the
 diagnosis engine to recompute them from the per-layer lists it receives.

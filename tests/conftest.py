@@ -22,12 +22,12 @@ from nni_harness import (
     short_digits_run,
 )
 
-from bttackler_nni import nni_experiment, nni_repair
+from bttackler_nni.experiments import repair, store
 
 
 @dataclass(frozen=True)
 class DigitsRun:
-    experiment: nni_experiment.Experiment
+    experiment: store.Experiment
     output: str
     env: dict[str, str]
 
@@ -38,7 +38,7 @@ def _run(root: Path, env: dict[str, str], *extra: str) -> DigitsRun:
     result = bttackler("run", str(DIGITS_CONFIG), *short_digits_run(space, trials=6, seed=3), *extra, env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     (directory,) = set((Path(env["HOME"]) / "nni-experiments").glob("[!._]*")) - known
-    return DigitsRun(nni_experiment.load(directory), result.stdout, env)
+    return DigitsRun(store.load(directory), result.stdout, env)
 
 
 @pytest.fixture(scope="session")
@@ -51,7 +51,7 @@ def nni_env(tmp_path_factory) -> Iterator[dict[str, str]]:
 def repaired_nni() -> Iterator[None]:
     """`bttackler nni-repair apply` for the session (assessor kills show as EARLY_STOPPED), then undone."""
     with nni_repair_state_kept():
-        nni_repair.apply()
+        repair.apply()
         yield
 
 

@@ -12,7 +12,7 @@ from sklearn.datasets import load_digits
 from torch import nn
 
 from bttackler_nni import Reporter
-from bttackler_nni.engine import Diagnoser, Verdict
+from bttackler_nni.diagnosis.engine import Diagnoser, Verdict
 
 logging.getLogger("nni").setLevel(logging.WARNING)  # NNI's standalone mode logs every record
 

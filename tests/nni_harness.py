@@ -17,8 +17,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from bttackler_nni import nni_repair
-from bttackler_nni.launcher import LaunchError, nnictl, nnictl_environment
+from bttackler_nni.experiments import repair
+from bttackler_nni.experiments.launch import LaunchError, nnictl, nnictl_environment
 
 REPO = Path(__file__).resolve().parents[1]
 DIGITS_CONFIG = REPO / "configs" / "digits" / "tpe_bttackler.yml"
@@ -42,11 +42,11 @@ def isolated_nni(root: Path) -> Iterator[dict[str, str]]:
 @contextmanager
 def nni_repair_state_kept() -> Iterator[None]:
     """Put the installed NNI's compat.js back in the repair state it had before, whatever ran inside."""
-    before = nni_repair.state()
+    before = repair.state()
     try:
         yield
     finally:
-        (nni_repair.apply if before is nni_repair.RepairState.REPAIRED else nni_repair.revert)()
+        (repair.apply if before is repair.RepairState.REPAIRED else repair.revert)()
 
 
 def bttackler(*args: str, env: dict[str, str], timeout: float = 600) -> subprocess.CompletedProcess:

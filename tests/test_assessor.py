@@ -10,8 +10,8 @@ from nni.assessor import AssessResult
 from synthetic import healthy_history, with_losses
 
 from bttackler_nni import BTTacklerAssessor, ConfigError
-from bttackler_nni.feedback import ENDED_TRIALS, EndedTrial
-from bttackler_nni.journal import JOURNAL_DIR, VERDICTS_FILE, read_jsonl
+from bttackler_nni.dispatcher.handoff import ENDED_TRIALS, EndedTrial
+from bttackler_nni.dispatcher.journal import JOURNAL_DIR, VERDICTS_FILE, read_jsonl
 
 FLAT = with_losses([2.3, 2.299, 2.298, 2.297])
 
@@ -129,8 +129,9 @@ def test_trial_end_hands_each_ended_trial_to_the_tuner_with_its_own_parameter_id
     assert ENDED_TRIALS.take() == EndedTrial("good", None)
     assessor.trial_end("flat", False)
     ended = ENDED_TRIALS.take()
-    assert (ended.trial, ended.parameter_id, ended.stopped_by) == ("flat", 7, "PLC")
-    assert ended.stopped_value == pytest.approx(0.18)
+    assert (ended.trial, ended.parameter_id) == ("flat", 7)
+    assert ended.stop is not None and ended.stop.reason is not None and ended.stop.reason.indicator == "PLC"
+    assert ended.stop.default == pytest.approx(0.18)
     assert ENDED_TRIALS.take() is None
 
 

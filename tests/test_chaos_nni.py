@@ -25,8 +25,8 @@ from nni_harness import (
     wait_until,
 )
 
-from bttackler_nni import nni_experiment
-from bttackler_nni.journal import JOURNAL_DIR, TUNER_FEEDBACK_FILE, VERDICTS_FILE, read_jsonl
+from bttackler_nni.dispatcher.journal import JOURNAL_DIR, TUNER_FEEDBACK_FILE, VERDICTS_FILE, read_jsonl
+from bttackler_nni.experiments import store
 
 pytestmark = [pytest.mark.nni, pytest.mark.chaos]
 
@@ -34,12 +34,12 @@ CHAOS_TRIAL = Path(__file__).with_name("chaos") / "trial.py"
 FATES = ("crash-1", "crash-2", "sigkill-1")
 
 
-def only_experiment(env: dict[str, str]) -> nni_experiment.Experiment:
+def only_experiment(env: dict[str, str]) -> store.Experiment:
     (directory,) = (Path(env["HOME"]) / "nni-experiments").glob("[!._]*")
-    return nni_experiment.load(directory, home=Path(env["HOME"]))
+    return store.load(directory, home=Path(env["HOME"]))
 
 
-def dispatcher_log(experiment: nni_experiment.Experiment) -> str:
+def dispatcher_log(experiment: store.Experiment) -> str:
     return (experiment.directory / "log" / "dispatcher.log").read_text(encoding="utf-8", errors="replace")
 
 

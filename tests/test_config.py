@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bttackler_nni.config import AssessorConfig, ConfigError
-from bttackler_nni.indicators import Stage
+from bttackler_nni.diagnosis.config import AssessorConfig, ConfigError
+from bttackler_nni.diagnosis.indicators import Stage
 
 
 def test_no_class_args_gives_the_documented_defaults():
@@ -80,3 +80,23 @@ def test_to_dict_is_plain_data():
     assert (
         plain["indicators"]["ERG"]["stage"] == "first_half" and plain["indicators"]["NMG"]["enabled"] is False
     )
+
+
+def test_constructing_the_config_directly_is_validated_like_class_args():
+    with pytest.raises(ConfigError) as error:
+        AssessorConfig(patience=0, protect_percentile=500)
+    message = str(error.value)
+    assert "AssessorConfig.patience = 0: must be >= 1" in message
+    assert "AssessorConfig.protect_percentile = 500: must be <= 100" in message
+
+
+def test_partial_indicators_keep_the_defaults_of_the_others():
+    from bttackler_nni.diagnosis.indicators import ExplodingGradients
+
+    config = AssessorConfig(indicators={"EAG": ExplodingGradients.Settings(grad_max=5.0), "NMG": False})
+    assert config.indicators["EAG"].grad_max == 5.0
+    assert config.indicators["NMG"].enabled is False
+    assert config.indicators["AGV"] == AssessorConfig().indicators["AGV"]
+    assert [i.id for i in config.build_indicators()] == ["AGV", "EAG", "ERG", "LAR", "PLC", "ULC"]
+    with pytest.raises(ConfigError, match="AssessorConfig.indicators has no key 'XYZ'"):
+        AssessorConfig(indicators={"XYZ": False})

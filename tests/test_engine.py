@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from synthetic import healthy_history, record, with_losses
 
-from bttackler_nni.config import AssessorConfig
-from bttackler_nni.engine import Diagnoser, PeerLosses, Verdict
+from bttackler_nni.diagnosis.config import AssessorConfig
+from bttackler_nni.diagnosis.engine import Diagnoser, PeerLosses, Verdict
 
 FLAT = [2.3, 2.299, 2.298, 2.297]  # PLC fires from the third epoch
 

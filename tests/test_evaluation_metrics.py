@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from bttackler_nni.evaluation import metrics, top10_hit_ratio, tsba
 from bttackler_nni.evaluation.reports import compare
-from bttackler_nni.nni_experiment import Experiment, Trial
+from bttackler_nni.experiments.store import Experiment, Trial
 
 NAN, INF = math.nan, math.inf
 
@@ -33,16 +33,16 @@ def test_docstring_examples_run():
 @pytest.mark.parametrize(
     "mode, k, expected",
     [
-        ("max", 1, 1.0),  # 0.95 E
-        ("max", 3, 2 / 3),  # 0.95 E, 0.93 B, 0.92 E
-        ("max", 4, 0.5),  # ... 0.90 B
-        ("min", 1, 0.0),  # 0.60 B
-        ("min", 3, 2 / 3),  # 0.60 B, 0.70 E, 0.80 E
-        ("min", 5, 0.4),  # ... 0.85 B, 0.90 B
+        ("maximize", 1, 1.0),  # 0.95 E
+        ("maximize", 3, 2 / 3),  # 0.95 E, 0.93 B, 0.92 E
+        ("maximize", 4, 0.5),  # ... 0.90 B
+        ("minimize", 1, 0.0),  # 0.60 B
+        ("minimize", 3, 2 / 3),  # 0.60 B, 0.70 E, 0.80 E
+        ("minimize", 5, 0.4),  # ... 0.85 B, 0.90 B
     ],
 )
 def test_hit_ratio_hand_computed(mode, k, expected):
-    assert top10_hit_ratio(ENHANCED, BASELINE, mode=mode, k=k) == pytest.approx(expected)
+    assert top10_hit_ratio(ENHANCED, BASELINE, direction=mode, k=k) == pytest.approx(expected)
 
 
 def test_hit_ratio_defaults_to_the_top_ten_by_maximum():
@@ -61,10 +61,10 @@ def test_hit_ratio_is_zero_when_enhanced_has_no_trial():
     assert top10_hit_ratio([], BASELINE) == 0.0
 
 
-@pytest.mark.parametrize("mode", ["max", "min"])
+@pytest.mark.parametrize("mode", ["maximize", "minimize"])
 def test_hit_ratio_breaks_value_ties_by_earlier_end_time(mode):
-    assert top10_hit_ratio([(10.0, 0.9)], [(20.0, 0.9)], mode=mode, k=1) == 1.0
-    assert top10_hit_ratio([(20.0, 0.9)], [(10.0, 0.9)], mode=mode, k=1) == 0.0
+    assert top10_hit_ratio([(10.0, 0.9)], [(20.0, 0.9)], direction=mode, k=1) == 1.0
+    assert top10_hit_ratio([(20.0, 0.9)], [(10.0, 0.9)], direction=mode, k=1) == 0.0
     # The tie sits at the cut: 0.95 B is in either way, the earlier of the two 0.9 trials joins it.
     assert top10_hit_ratio([(30.0, 0.9)], [(40.0, 0.9), (50.0, 0.95)], k=2) == 0.5
     assert top10_hit_ratio([(30.0, 0.9)], [(20.0, 0.9), (50.0, 0.95)], k=2) == 0.0
@@ -79,12 +79,12 @@ def test_hit_ratio_gives_a_full_tie_to_the_baseline():
 def test_hit_ratio_drops_non_finite_values():
     # NaN is never the best, whatever the mode, and is not counted in the pool.
     assert top10_hit_ratio([(1.0, NAN), (2.0, 0.5)], [(3.0, 0.4)], k=1) == 1.0
-    assert top10_hit_ratio([(1.0, NAN)], [(2.0, 0.4)], mode="min", k=1) == 0.0
+    assert top10_hit_ratio([(1.0, NAN)], [(2.0, 0.4)], direction="minimize", k=1) == 0.0
     assert top10_hit_ratio([(1.0, NAN), (2.0, NAN)], [(3.0, 0.5)]) == 0.0
     assert top10_hit_ratio([(1.0, NAN)], [(2.0, 0.5), (3.0, NAN)]) == 0.0
     # An infinite accuracy or loss is a broken report, not a best trial.
     assert top10_hit_ratio([(1.0, INF)], [(2.0, 0.5)], k=1) == 0.0
-    assert top10_hit_ratio([(1.0, -INF)], [(2.0, 0.5)], mode="min", k=1) == 0.0
+    assert top10_hit_ratio([(1.0, -INF)], [(2.0, 0.5)], direction="minimize", k=1) == 0.0
     assert top10_hit_ratio([(1.0, 0.5)], [(2.0, -INF), (3.0, INF)]) == 1.0
 
 
@@ -109,7 +109,7 @@ def test_tsba_maximise_uses_the_earliest_of_tied_baseline_bests():
 
 def test_tsba_minimise():
     baseline = [(100.0, 0.5), (200.0, 0.3), (250.0, 0.3)]
-    assert tsba([(50.0, 0.4), (120.0, 0.3)], baseline, mode="min") == pytest.approx(0.4)
+    assert tsba([(50.0, 0.4), (120.0, 0.3)], baseline, direction="minimize") == pytest.approx(0.4)
 
 
 def test_tsba_counts_an_equal_value_as_reaching():
@@ -140,7 +140,7 @@ def test_tsba_is_none_when_never_reached(enhanced):
 def test_tsba_ignores_non_finite_values():
     baseline = [(50.0, NAN), (60.0, INF), (100.0, 0.8)]
     assert tsba([(40.0, NAN), (60.0, 0.8)], baseline) == pytest.approx(0.4)
-    assert tsba([(60.0, -INF)], [(100.0, 0.3), (10.0, -INF)], mode="min") is None
+    assert tsba([(60.0, -INF)], [(100.0, 0.3), (10.0, -INF)], direction="minimize") is None
 
 
 @pytest.mark.parametrize("baseline", [[], [(10.0, NAN), (20.0, -INF)]], ids=["empty", "non-finite only"])
@@ -160,10 +160,14 @@ BOTH = [top10_hit_ratio, tsba]
 
 
 @pytest.mark.parametrize("metric", BOTH)
-@pytest.mark.parametrize("mode", ["maximize", "MAX", "", None])
-def test_bad_mode_raises(metric, mode):
-    with pytest.raises(ValueError, match=r"mode must be one of \('max', 'min'\)"):
-        metric(ENHANCED, BASELINE, mode=mode)
+@pytest.mark.parametrize("direction", ["max", "up", "", None])
+def test_bad_direction_raises(metric, direction):
+    with pytest.raises(ValueError, match=r"direction must be maximize or minimize"):
+        metric(ENHANCED, BASELINE, direction=direction)
+
+
+def test_direction_is_read_in_any_case():
+    assert top10_hit_ratio(ENHANCED, BASELINE, direction="MAXIMIZE") == top10_hit_ratio(ENHANCED, BASELINE)
 
 
 @pytest.mark.parametrize("k", [0, -1, 1.5, True, "10"])
@@ -203,7 +207,7 @@ def test_bad_end_time_raises_naming_the_index(metric, end_time):
 end_times = st.integers(1, 20).map(float) | st.floats(1e-3, 1e6)
 values = st.integers(-3, 3).map(float) | st.floats(allow_nan=True, allow_infinity=True)
 runs = st.lists(st.tuples(end_times, values), max_size=15)
-modes = st.sampled_from(["max", "min"])
+modes = st.sampled_from(["maximize", "minimize"])
 ks = st.integers(1, 12)
 
 
@@ -226,17 +230,17 @@ def outcome(metric, *args, **kwargs):
 @given(runs, runs, modes, ks)
 def test_hit_ratio_is_in_unit_interval_or_raises_on_an_empty_pool(a, b, mode, k):
     if has_finite_value(a, b):
-        assert 0.0 <= top10_hit_ratio(a, b, mode=mode, k=k) <= 1.0
+        assert 0.0 <= top10_hit_ratio(a, b, direction=mode, k=k) <= 1.0
     else:
         with pytest.raises(ValueError):
-            top10_hit_ratio(a, b, mode=mode, k=k)
+            top10_hit_ratio(a, b, direction=mode, k=k)
 
 
 @given(runs, runs, modes, ks)
 def test_hit_ratios_of_swapped_sides_sum_to_one_without_cross_side_full_ties(a, b, mode, k):
     b = [pair for pair in b if pair not in set(a)]
     if has_finite_value(a, b):
-        total = top10_hit_ratio(a, b, mode=mode, k=k) + top10_hit_ratio(b, a, mode=mode, k=k)
+        total = top10_hit_ratio(a, b, direction=mode, k=k) + top10_hit_ratio(b, a, direction=mode, k=k)
         assert total == pytest.approx(1.0)
 
 
@@ -248,16 +252,18 @@ def test_a_run_against_itself_never_wins(a, k):
 
 @given(runs, runs, ks)
 def test_minimising_is_maximising_the_negated_values(a, b, k):
-    assert outcome(top10_hit_ratio, a, b, mode="max", k=k) == outcome(
-        top10_hit_ratio, negated(a), negated(b), mode="min", k=k
+    assert outcome(top10_hit_ratio, a, b, direction="maximize", k=k) == outcome(
+        top10_hit_ratio, negated(a), negated(b), direction="minimize", k=k
     )
-    assert outcome(tsba, a, b, mode="max") == outcome(tsba, negated(a), negated(b), mode="min")
+    assert outcome(tsba, a, b, direction="maximize") == outcome(
+        tsba, negated(a), negated(b), direction="minimize"
+    )
 
 
 @given(runs, modes)
 def test_tsba_of_a_run_against_itself_is_zero(a, mode):
     if has_finite_value(a):
-        assert tsba(a, a, mode=mode) == 0.0
+        assert tsba(a, a, direction=mode) == 0.0
 
 
 def run(name: str, results: list[tuple[float, float]]) -> Experiment:
@@ -272,10 +278,10 @@ def run(name: str, results: list[tuple[float, float]]) -> Experiment:
 def test_compare_pairs_every_run_with_every_run_or_the_ith_with_the_ith():
     baselines = [run("b0", BASELINE), run("b1", [(2.0, 0.99)])]
     enhanced = [run("e0", ENHANCED), run("e1", [(1.0, 0.99)])]
-    every = compare(baselines, enhanced, mode="max")
+    every = compare(baselines, enhanced, direction="maximize")
     assert every.pairs == [("e0", "b0"), ("e0", "b1"), ("e1", "b0"), ("e1", "b1")]
     assert every.tsbas == [pytest.approx(1 - 20 / 25), None, pytest.approx(1 - 1 / 25), 0.5]
-    paired = compare(baselines, enhanced, mode="max", paired=True)
+    paired = compare(baselines, enhanced, direction="maximize", paired=True)
     assert paired.pairs == [("e0", "b0"), ("e1", "b1")]
     assert paired.tsbas == [pytest.approx(0.2), 0.5]
     assert paired.mean_tsba == pytest.approx(0.35) and paired.median_tsba == pytest.approx(0.35)
@@ -283,4 +289,4 @@ def test_compare_pairs_every_run_with_every_run_or_the_ith_with_the_ith():
         (0.2 + 0.96 + 0.5) / 3
     )
     with pytest.raises(ValueError, match="as many enhanced runs as baseline runs"):
-        compare(baselines, enhanced[:1], mode="max", paired=True)
+        compare(baselines, enhanced[:1], direction="maximize", paired=True)

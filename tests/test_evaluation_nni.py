@@ -10,14 +10,14 @@ from nni_harness import bttackler
 from bttackler_nni.evaluation import top10_hit_ratio, tsba
 from bttackler_nni.evaluation.replay import replay
 from bttackler_nni.evaluation.results import trial_results
-from bttackler_nni.nni_experiment import ExperimentNotFound, load
+from bttackler_nni.experiments.store import ExperimentNotFound, load
 
 pytestmark = pytest.mark.nni
 
 
 def test_reading_an_experiment_gives_trials_results_and_verdicts(bttackler_run):
     experiment = bttackler_run.experiment
-    assert experiment.optimize_mode == "maximize" and experiment.assessor_settings["patience"] == 1
+    assert experiment.direction == "maximize" and experiment.assessor_settings["patience"] == 1
     assert len(experiment.trials) == 6 and [t.sequence for t in experiment.trials] == list(range(6))
     for trial in experiment.trials:
         assert set(trial.parameters) == {

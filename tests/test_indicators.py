@@ -7,7 +7,8 @@ import math
 import pytest
 from synthetic import healthy_history, record, with_losses
 
-from bttackler_nni.indicators import (
+from bttackler_nni.diagnosis.history import TrialHistory
+from bttackler_nni.diagnosis.indicators import (
     INDICATORS,
     AbnormalGradientValues,
     ExplodingGradients,
@@ -18,9 +19,9 @@ from bttackler_nni.indicators import (
     UnexpectedLossChanges,
     VanishingGradients,
 )
-from bttackler_nni.indicators.base import Kind
+from bttackler_nni.diagnosis.indicators.base import Kind
+from bttackler_nni.diagnosis.settings import ConfigError
 from bttackler_nni.record import parse_record
-from bttackler_nni.trial_history import TrialHistory
 
 
 def history(raw: list, max_epochs: int | None = 20) -> TrialHistory:
@@ -126,13 +127,16 @@ def dead_history(epochs: int, zero_share: float = 0.8) -> list:
 
 
 def test_lar_waits_for_the_fifth_epoch():
-    assert LowActivationRatio().check(history(dead_history(4))) is None
-    firing = LowActivationRatio().check(history(dead_history(5)))
+    lar = LowActivationRatio()
+    assert not lar.applies(history(dead_history(4)), protected=False)
+    assert lar.applies(history(dead_history(5)), protected=False)
+    firing = lar.check(history(dead_history(5)))
     assert firing.rule == "Z > zero_share_max" and firing.value == pytest.approx(0.8)
 
 
 def test_lar_honours_start_epoch_and_threshold():
-    assert LowActivationRatio(LowActivationRatio.Settings(start_epoch=0)).check(history(dead_history(1)))
+    early = LowActivationRatio(LowActivationRatio.Settings(start_epoch=0))
+    assert early.applies(history(dead_history(1)), protected=False) and early.check(history(dead_history(1)))
     assert (
         LowActivationRatio(LowActivationRatio.Settings(zero_share_max=0.9)).check(history(dead_history(6)))
         is None
@@ -243,4 +247,21 @@ def test_nmg_honours_min_delta():
     ],
 )
 def test_stage_boundaries(stage, epoch, max_epochs, expected):
-    assert stage.applies(epoch, max_epochs) is expected
+    indicator = AbnormalGradientValues(AbnormalGradientValues.Settings(stage=stage))
+    trial = history([record(e) for e in range(epoch + 1)], max_epochs)
+    assert indicator.applies(trial, protected=False) is expected
+
+
+@pytest.mark.parametrize("indicator_cls", INDICATORS, ids=lambda cls: cls.id)
+def test_protection_silences_exactly_the_protected_indicators(indicator_cls):
+    indicator = indicator_cls(indicator_cls.Settings(stage=Stage.ALWAYS))
+    trial = history([record(e) for e in range(10)])
+    assert indicator.applies(trial, protected=True) is not indicator.settings.protected
+
+
+def test_settings_are_validated_at_construction():
+    with pytest.raises(ConfigError, match="grad_max = -5: must be > 0"):
+        ExplodingGradients.Settings(grad_max=-5)
+    with pytest.raises(ConfigError, match="stage = 'middle': is not one of always, first_half, second_half"):
+        VanishingGradients.Settings(stage="middle")
+    assert ExplodingGradients.Settings(grad_max="1e5").grad_max == 1e5  # YAML 1.1 reads 1e5 as a string

@@ -9,7 +9,13 @@ import pytest
 from synthetic import healthy_history, with_losses
 
 from bttackler_nni import BTTacklerAssessor, BTTacklerTuner
-from bttackler_nni.journal import JOURNAL_DIR, TUNER_FEEDBACK_FILE, VERDICTS_FILE, JsonlJournal, read_jsonl
+from bttackler_nni.dispatcher.journal import (
+    JOURNAL_DIR,
+    TUNER_FEEDBACK_FILE,
+    VERDICTS_FILE,
+    JsonlJournal,
+    read_jsonl,
+)
 
 pytestmark = pytest.mark.chaos
 

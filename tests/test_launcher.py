@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from nni_harness import DIGITS_CONFIG, bttackler
 
-from bttackler_nni.experiment_config import ExperimentConfigError, check_config, load_config
-from bttackler_nni.launcher import nnictl_environment
+from bttackler_nni.experiments.config import ExperimentConfigError, check_config, load_config
+from bttackler_nni.experiments.launch import nnictl_environment
 
 
 def test_relative_paths_are_resolved_against_the_config_folder():

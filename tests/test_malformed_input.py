@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from synthetic import healthy_history, record, with_losses
 
 from bttackler_nni import BTTacklerAssessor
-from bttackler_nni.engine import Diagnoser
+from bttackler_nni.diagnosis.engine import Diagnoser
 from bttackler_nni.record import MAX_LAYERS, parse_record
 
 weird_scalars = st.one_of(

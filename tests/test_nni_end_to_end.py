@@ -22,10 +22,10 @@ from nni_harness import (
     wait_until,
 )
 
-from bttackler_nni import nni_experiment, nni_repair
-from bttackler_nni.experiment_config import check_config, load_config
-from bttackler_nni.journal import JOURNAL_DIR, TUNER_FEEDBACK_FILE, VERDICTS_FILE, read_jsonl
-from bttackler_nni.launcher import RunningExperiment, create, free_port, nnictl, rest
+from bttackler_nni.dispatcher.journal import JOURNAL_DIR, TUNER_FEEDBACK_FILE, VERDICTS_FILE, read_jsonl
+from bttackler_nni.experiments import repair, store
+from bttackler_nni.experiments.config import check_config, load_config
+from bttackler_nni.experiments.launch import RunningExperiment, create, free_port, nnictl, rest
 
 pytestmark = pytest.mark.nni
 
@@ -37,10 +37,10 @@ def repair_state():
         yield
 
 
-def only_experiment(env: dict[str, str]) -> nni_experiment.Experiment:
+def only_experiment(env: dict[str, str]) -> store.Experiment:
     experiments = [p for p in (Path(env["HOME"]) / "nni-experiments").iterdir() if p.name[0] not in "._"]
     assert len(experiments) == 1, experiments
-    return nni_experiment.load(experiments[0])
+    return store.load(experiments[0])
 
 
 def test_bad_trials_stopped_with_reasons_shown_early_stopped_and_fed_to_tpe(bttackler_run):
@@ -75,7 +75,7 @@ def test_without_an_assessor_every_trial_runs_to_its_end(baseline_run):
 
 
 def test_stop_and_resume_keeps_the_assessors_state(tmp_path, repair_state):
-    nni_repair.revert()
+    repair.revert()
     with isolated_nni(tmp_path) as env:
         space = search_space(tmp_path / "space.json", **GOOD_AND_BAD)
         overrides = short_digits_run(space, trials=40, seed=5)
@@ -98,7 +98,7 @@ def test_stop_and_resume_keeps_the_assessors_state(tmp_path, repair_state):
         peer_epochs = len({line["epoch"] for line in lines if line.get("train_loss")})
 
         # Without the repair NNI records our kills as cancelled by the user: the journal tells them apart.
-        stored = nni_experiment.load(experiment.directory)
+        stored = store.load(experiment.directory)
         killed = [stored.trial(t) for t in stopped_before if stored.trial(t).status != "RUNNING"]
         assert killed and {t.status for t in killed} == {"USER_CANCELED"}
         assert all(t.stopped_by_bttackler for t in killed)
@@ -172,7 +172,7 @@ def test_web_ui_data_offers_the_scalar_diagnostics(tmp_path):
         trial = rest(experiment, "trial-jobs")[0]["trialJobId"]
         with urllib.request.urlopen(f"{experiment.url}/api/v1/nni/metric-data/{trial}") as response:
             metrics = json.loads(response.read())
-        record = nni_experiment.decode_metric(metrics[0]["data"])
+        record = store.decode_metric(metrics[0]["data"])
         scalars = {k for k, v in record.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
         # NNI's "Intermediate results" dialog offers exactly a record's numeric top-level keys.
         assert {

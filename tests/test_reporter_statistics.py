@@ -12,10 +12,10 @@ import torch
 from digits_torch import digits, mlp, train
 from torch import nn
 
-import bttackler_nni.gradient_monitor as gradient_monitor
-import bttackler_nni.reporter as reporter_module
+import bttackler_nni.trial.gradients as gradient_monitor
+import bttackler_nni.trial.reporter as reporter_module
 from bttackler_nni import Reporter
-from bttackler_nni.layer_discovery import find_weight_layers
+from bttackler_nni.trial.layers import find_weight_layers
 
 
 class HostStatistics:
@@ -257,7 +257,7 @@ def test_a_failing_statistic_never_breaks_training(monkeypatch, caplog):
     def broken(*_args):
         raise RuntimeError("kernel failure")
 
-    monkeypatch.setattr("bttackler_nni.gradient_monitor.reduce_gradients", broken)
+    monkeypatch.setattr("bttackler_nni.trial.gradients.reduce_gradients", broken)
     model = mlp(1)
     with caplog.at_level(logging.WARNING, logger="bttackler_nni"):
         run = train(model, torch.optim.Adam(model.parameters(), lr=1e-3), epochs=3, stop_early=False)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bttackler_nni.experiment_config import check_config, load_config
-from bttackler_nni.tasks import cifar10_cnn, cifar10_lstm, ex96trans
+from bttackler_nni.experiments.config import check_config, load_config
+from bttackler_paper import cifar10_cnn, cifar10_lstm, ex96trans
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 ALL_YAMLS = sorted(CONFIGS.glob("*/*.yml"))
@@ -22,7 +22,7 @@ TASKS = {
 ACT = ["ReLU", "Tanh", "Sigmoid", "ELU", "LeakyReLU"]
 OPT = ["SGD", "Adam", "RMSprop", "Adagrad", "Adadelta"]
 BATCH = [45, 90, 180, 360, 720]
-PAPER_SPACES = {  # method.md section 8, in NNI's search-space format
+PAPER_SPACES = {  # docs/method.md section 8, in NNI's search-space format
     "cifar10cnn": {
         "conv1_k_num": ("randint", [8, 32]),
         "conv2_k_num": ("randint", [32, 64]),

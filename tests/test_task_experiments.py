@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from nni_harness import bttackler
 
-from bttackler_nni.nni_experiment import load
-from bttackler_nni.tasks import cifar10_cnn, cifar10_lstm, ex96trans
+from bttackler_nni.experiments.store import load
+from bttackler_paper import cifar10_cnn, cifar10_lstm, ex96trans
 
 pytestmark = pytest.mark.nni
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from bttackler_nni.engine import Diagnoser
+from bttackler_nni.diagnosis.engine import Diagnoser
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import torch
 
-from bttackler_nni.tasks import cifar10, exchange_rate
-from bttackler_nni.tasks.errors import DatasetUnavailableError
+from bttackler_paper import cifar10, exchange_rate
+from bttackler_paper.errors import DatasetUnavailableError
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 needs_shared_data = pytest.mark.skipif(

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bttackler_nni.tasks import cifar10_cnn, cifar10_lstm, ex96trans
-from bttackler_nni.tasks.cifar10_common import ACTIVATIONS, OPTIMIZERS
-from bttackler_nni.tasks.errors import ParameterError
+from bttackler_paper import cifar10_cnn, cifar10_lstm, ex96trans
+from bttackler_paper.cifar10_common import ACTIVATIONS, OPTIMIZERS
+from bttackler_paper.errors import ParameterError
 
 TINY_CNN = {
     **cifar10_cnn.DEFAULT_PARAMS,

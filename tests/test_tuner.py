@@ -8,7 +8,7 @@ import pytest
 from synthetic import record, with_losses
 
 from bttackler_nni import BTTacklerAssessor, BTTacklerTuner, ConfigError
-from bttackler_nni.journal import JOURNAL_DIR, TUNER_FEEDBACK_FILE, read_jsonl
+from bttackler_nni.dispatcher.journal import JOURNAL_DIR, TUNER_FEEDBACK_FILE, read_jsonl
 
 SPACE = {
     "lr": {"_type": "loguniform", "_value": [1e-5, 1.0]},

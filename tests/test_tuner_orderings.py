@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from synthetic import healthy_history, with_losses
 
-import bttackler_nni.tuner as tuner_module
+import bttackler_nni.dispatcher.tuner as tuner_module
 from bttackler_nni import BTTacklerAssessor, BTTacklerTuner
 
 pytestmark = pytest.mark.chaos

@@ -1,4 +1,4 @@
-"""Evaluation metrics comparing an enhanced HPO run with its baseline (method.md section 7).
+"""Evaluation metrics comparing an enhanced HPO run with its baseline (docs/method.md section 7).
 
 - :func:`top10_hit_ratio` (Top10HR): the share of the best trials of both runs that are the
   enhanced run's.

@@ -1,4 +1,4 @@
-"""The two evaluation metrics of method.md section 7: Top10HR and TSBA.
+"""The two evaluation metrics of docs/method.md section 7: Top10HR and TSBA.
 
 Both compare one run of an enhanced method ``i`` (e.g. Random + BTTackler) with one run of its
 baseline ``j`` (Random) under the same time budget. A run is given as the final results of its
@@ -20,16 +20,18 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Iterable
-from typing import Literal
 
-Mode = Literal["max", "min"]
+from ..diagnosis.direction import Direction
+
 Result = tuple[float, float]
-
-_MODES = ("max", "min")
 
 
 def top10_hit_ratio(
-    enhanced: Iterable[Result], baseline: Iterable[Result], *, mode: Mode = "max", k: int = 10
+    enhanced: Iterable[Result],
+    baseline: Iterable[Result],
+    *,
+    direction: Direction | str = Direction.MAXIMIZE,
+    k: int = 10,
 ) -> float:
     """Share of the ``k`` best trials of both runs pooled that come from the enhanced run.
 
@@ -40,7 +42,8 @@ def top10_hit_ratio(
     Args:
         enhanced: ``(end_time, value)`` of every trial of the enhanced run.
         baseline: ``(end_time, value)`` of every trial of the baseline run.
-        mode: ``"max"`` when a higher value is better (accuracy), ``"min"`` when lower is (loss).
+        direction: ``maximize`` when a higher value is better (accuracy), ``minimize`` when lower
+            is (loss).
         k: how many of the best trials to look at; when the pool holds fewer trials with a finite
             value, all of them are used.
 
@@ -48,7 +51,7 @@ def top10_hit_ratio(
         The hit ratio in ``[0, 1]``; above 0.5 means the enhanced run wins.
 
     Raises:
-        ValueError: ``mode`` or ``k`` is invalid, an end time is negative or not finite, or no
+        ValueError: ``direction`` or ``k`` is invalid, an end time is negative or not finite, or no
             trial of either run has a finite value (the ratio of an empty pool is undefined).
         TypeError: a run is not an iterable of ``(end_time, value)`` pairs of real numbers.
 
@@ -60,15 +63,15 @@ def top10_hit_ratio(
         >>> top10_hit_ratio(enhanced, baseline)  # only 5 trials: all of them count
         0.4
     """
-    _check_mode(mode)
+    direction = Direction.of(direction)
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise ValueError(f"k must be an integer >= 1, got {k!r}")
     enhanced_results = _finite_results("enhanced", enhanced)
     baseline_results = _finite_results("baseline", baseline)
 
     # Sort key: (score, end time, from enhanced). Lower sorts first; False (baseline) before True.
-    pool = [(_score(value, mode), end_time, True) for end_time, value in enhanced_results]
-    pool += [(_score(value, mode), end_time, False) for end_time, value in baseline_results]
+    pool = [(direction.score(value), end_time, True) for end_time, value in enhanced_results]
+    pool += [(direction.score(value), end_time, False) for end_time, value in baseline_results]
     if not pool:
         raise ValueError(
             "no trial of either run has a finite value; the hit ratio of an empty pool is undefined"
@@ -77,7 +80,9 @@ def top10_hit_ratio(
     return sum(from_enhanced for _, _, from_enhanced in best) / len(best)
 
 
-def tsba(enhanced: Iterable[Result], baseline: Iterable[Result], *, mode: Mode = "max") -> float | None:
+def tsba(
+    enhanced: Iterable[Result], baseline: Iterable[Result], *, direction: Direction | str = Direction.MAXIMIZE
+) -> float | None:
     """Fraction of time the enhanced run saves in reaching the baseline run's best value.
 
     ``T_j`` is the end time of the baseline's best trial (the earliest one when several share the
@@ -87,7 +92,8 @@ def tsba(enhanced: Iterable[Result], baseline: Iterable[Result], *, mode: Mode =
     Args:
         enhanced: ``(end_time, value)`` of every trial of the enhanced run.
         baseline: ``(end_time, value)`` of every trial of the baseline run.
-        mode: ``"max"`` when a higher value is better (accuracy), ``"min"`` when lower is (loss).
+        direction: ``maximize`` when a higher value is better (accuracy), ``minimize`` when lower
+            is (loss).
 
     Returns:
         ``1 - T_i / T_j``: 0.4 means 40% of the time saved, a negative value that the enhanced run
@@ -95,7 +101,7 @@ def tsba(enhanced: Iterable[Result], baseline: Iterable[Result], *, mode: Mode =
         not the same as saving nothing).
 
     Raises:
-        ValueError: ``mode`` is invalid, an end time is negative or not finite, the baseline has no
+        ValueError: ``direction`` is invalid, an end time is negative or not finite, the baseline has no
             trial with a finite value (there is nothing to reach), or ``T_j`` is 0 (the ratio is
             undefined; a trial cannot really end at the very start of the experiment).
         TypeError: a run is not an iterable of ``(end_time, value)`` pairs of real numbers.
@@ -107,30 +113,20 @@ def tsba(enhanced: Iterable[Result], baseline: Iterable[Result], *, mode: Mode =
         >>> tsba([(100.0, 0.91)], baseline) is None
         True
     """
-    _check_mode(mode)
+    direction = Direction.of(direction)
     enhanced_results = _finite_results("enhanced", enhanced)
     baseline_results = _finite_results("baseline", baseline)
     if not baseline_results:
         raise ValueError("baseline has no trial with a finite value; there is no best value to reach")
 
-    best = min(_score(value, mode) for _, value in baseline_results)
-    t_j = min(end_time for end_time, value in baseline_results if _score(value, mode) == best)
+    best = min(direction.score(value) for _, value in baseline_results)
+    t_j = min(end_time for end_time, value in baseline_results if direction.score(value) == best)
     if t_j == 0:
         raise ValueError("the baseline's best trial ended at time 0; TSBA = 1 - T_i / T_j is undefined")
-    reaching = [end_time for end_time, value in enhanced_results if _score(value, mode) <= best]
+    reaching = [end_time for end_time, value in enhanced_results if direction.score(value) <= best]
     if not reaching:
         return None
     return 1 - min(reaching) / t_j
-
-
-def _check_mode(mode: str) -> None:
-    if mode not in _MODES:
-        raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
-
-
-def _score(value: float, mode: Mode) -> float:
-    """``value`` turned so that lower is better whatever the mode."""
-    return -value if mode == "max" else value
 
 
 def _finite_results(name: str, results: Iterable[Result]) -> list[Result]:

@@ -1,29 +1,39 @@
-"""PNG plots for the evaluation reports (matplotlib, no display needed)."""
+"""PNG plots for the evaluation reports (matplotlib, no display needed).
+
+matplotlib is the optional extra ``bttackler-nni[plots]``: without it every plot function returns
+``None`` and the reports are written without images, saying how to get them.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
-import matplotlib
+from ..diagnosis.direction import Direction
+from ..diagnosis.indicators import INDICATORS
+from .results import Result, best_so_far
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen first
-
-from ..indicators import INDICATORS  # noqa: E402
-from .results import Result, best_so_far  # noqa: E402
+PLOTS_MISSING = "PNG plots need matplotlib: pip install 'bttackler-nni[plots]'"
 
 _COLORS = ("tab:gray", "tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple")
 
 
 def plot_best_so_far(
-    arms: Mapping[str, Sequence[Sequence[Result]]], path: Path, *, mode: str, metric: str = "default"
-) -> Path:
+    arms: Mapping[str, Sequence[Sequence[Result]]],
+    path: Path,
+    *,
+    direction: Direction,
+    metric: str = "default",
+) -> Path | None:
     """Best result so far over wall-clock time, one line per run, one colour per arm."""
+    plt = _pyplot()
+    if plt is None:
+        return None
     figure, axes = plt.subplots(figsize=(8, 4.5))
     for color, (arm, runs) in zip(_COLORS, arms.items(), strict=False):
         for number, results in enumerate(runs):
-            curve = best_so_far(results, mode=mode)
+            curve = best_so_far(results, direction=direction)
             if not curve:
                 continue
             times, values = zip(*curve, strict=True)
@@ -37,15 +47,18 @@ def plot_best_so_far(
             )
             axes.plot([times[-1] / 60], [values[-1]], "o", color=color, markersize=3)
     axes.set_xlabel("wall-clock time since experiment start (minutes)")
-    axes.set_ylabel(f"best {metric} so far ({'higher' if mode == 'max' else 'lower'} is better)")
+    axes.set_ylabel(f"best {metric} so far ({direction.describe()})")
     axes.set_title("Best result so far, per run")
     axes.grid(alpha=0.3)
     axes.legend()
-    return _save(figure, path)
+    return _save(plt, figure, path)
 
 
-def plot_stop_epochs(stops: Sequence[tuple[str, int]], path: Path, *, title: str) -> Path:
+def plot_stop_epochs(stops: Sequence[tuple[str, int]], path: Path, *, title: str) -> Path | None:
     """When each indicator stopped trials: one row per indicator, a dot per stop at its epoch."""
+    plt = _pyplot()
+    if plt is None:
+        return None
     order = [cls.id for cls in INDICATORS]
     figure, axes = plt.subplots(figsize=(8, 3.5))
     for row, indicator in enumerate(order):
@@ -59,10 +72,22 @@ def plot_stop_epochs(stops: Sequence[tuple[str, int]], path: Path, *, title: str
     axes.set_xlabel("epoch of the stopping report (0-based)")
     axes.set_title(title)
     axes.grid(axis="x", alpha=0.3)
-    return _save(figure, path)
+    return _save(plt, figure, path)
 
 
-def _save(figure: plt.Figure, path: Path) -> Path:
+def _pyplot() -> Any:
+    """matplotlib's pyplot on the file-only backend, or ``None`` when the extra is not installed."""
+    try:
+        import matplotlib
+    except ImportError:
+        return None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(plt: Any, figure: Any, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.tight_layout()
     figure.savefig(path, dpi=110)

@@ -1,6 +1,6 @@
 """Replay the diagnosis engine over a recorded experiment: which trials it would have stopped, and when.
 
-The experiment's intermediate reports are fed to a fresh :class:`~bttackler_nni.engine.Diagnoser`
+The experiment's intermediate reports are fed to a fresh :class:`~bttackler_nni.diagnosis.engine.Diagnoser`
 in the order they arrived (across all trials, so cross-trial protection sees the same peers as a
 live assessor would); a trial's reports after its stop are ignored, as if it had been killed. Run
 over an experiment that had no early stopping, this is the paper's indicator trigger table, plus the
@@ -12,9 +12,11 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from ..config import AssessorConfig
-from ..engine import Diagnoser
-from ..nni_experiment import Experiment
+from ..diagnosis.config import AssessorConfig
+from ..diagnosis.engine import Diagnoser
+from ..diagnosis.indicators import Firing
+from ..diagnosis.verdict import Verdict
+from ..experiments.store import Experiment
 
 
 @dataclass(frozen=True)
@@ -22,24 +24,19 @@ class ReplayedStop:
     """A stop the engine decided during the replay.
 
     Attributes:
-        trial: trial id.
-        epoch: epoch of the report that stopped it.
-        report: 1-based number of that report.
-        at: when that report arrived, seconds since the experiment started.
-        indicator, kind, rule, value, threshold: the reason, as in the verdict journal.
+        verdict: the stop verdict, as a live assessor would have journaled it.
+        at: when the stopping report arrived, seconds since the experiment started.
         seconds_saved: how much longer the trial actually ran after that report (0 when unknown).
     """
 
-    trial: str
-    epoch: int
-    report: int
+    verdict: Verdict
     at: float
-    indicator: str
-    kind: str
-    rule: str
-    value: float | None
-    threshold: float | None
     seconds_saved: float
+
+    @property
+    def reason(self) -> Firing:
+        assert self.verdict.reason is not None, "a replayed stop always has a reason"
+        return self.verdict.reason
 
 
 @dataclass(frozen=True)
@@ -65,14 +62,14 @@ class ReplayResult:
         return sum(t.duration or 0.0 for t in self.experiment.trials if t.intermediate)
 
     def by_indicator(self) -> Counter[str]:
-        return Counter(stop.indicator for stop in self.stops)
+        return Counter(stop.reason.indicator for stop in self.stops)
 
 
 def replay(experiment: Experiment, config: AssessorConfig | None = None) -> ReplayResult:
     """Replay ``experiment``'s reports through the engine.
 
     Args:
-        experiment: a recorded experiment (see :func:`bttackler_nni.nni_experiment.load`).
+        experiment: a recorded experiment (see :func:`bttackler_nni.experiments.store.load`).
         config: the settings to judge with; by default those the experiment's own BTTackler assessor
             ran with, else the defaults.
     """
@@ -94,19 +91,6 @@ def replay(experiment: Experiment, config: AssessorConfig | None = None) -> Repl
             continue
         verdict = diagnoser.assess(trial.id, trial.intermediate[: index + 1])
         if verdict.stop and verdict.reason is not None:
-            reason = verdict.reason
-            stops.append(
-                ReplayedStop(
-                    trial=trial.id,
-                    epoch=verdict.epoch,
-                    report=verdict.report,
-                    at=time,
-                    indicator=reason.indicator,
-                    kind=verdict.kind.value if verdict.kind else "",
-                    rule=reason.rule,
-                    value=reason.value,
-                    threshold=reason.threshold,
-                    seconds_saved=max(0.0, trial.end - time) if trial.end is not None else 0.0,
-                )
-            )
+            saved = max(0.0, trial.end - time) if trial.end is not None else 0.0
+            stops.append(ReplayedStop(verdict, time, saved))
     return ReplayResult(experiment, config, stops)

@@ -4,32 +4,30 @@ from __future__ import annotations
 
 import itertools
 import statistics
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..nni_experiment import Experiment
-from ..summary import estimated_seconds_saved, summarize
-from .metrics import Mode, top10_hit_ratio, tsba
-from .plots import plot_best_so_far, plot_stop_epochs
+from ..diagnosis.direction import Direction
+from ..diagnosis.verdict import Verdict
+from ..experiments.store import Experiment
+from .metrics import top10_hit_ratio, tsba
+from .plots import PLOTS_MISSING, plot_best_so_far, plot_stop_epochs
 from .replay import ReplayResult
-from .results import metric_mode, trial_results
+from .results import trial_results
+from .summary import estimated_seconds_saved, summarize
 
 
 def write_report(experiment: Experiment, out: Path) -> Path:
     """``report.md`` (summary, stops per indicator, time saved) and ``stop_epochs.png`` in ``out``."""
-    stopped = [(t, t.stop_verdict) for t in experiment.trials if t.stopped_by_bttackler and t.stop_verdict]
-    rows = []
-    for indicator, count in Counter(verdict["indicator"] for _, verdict in stopped).most_common():
-        group = [(t, verdict) for t, verdict in stopped if verdict["indicator"] == indicator]
-        saved = sum(s for s in (estimated_seconds_saved(t) for t, _ in group) if s is not None)
-        epochs = [verdict["epoch"] for _, verdict in group]
-        kind = group[0][1].get("kind", "")
-        rows.append([indicator, kind, str(count), f"{statistics.mean(epochs):.1f}", f"{saved:.0f}"])
-    stops = [(verdict["indicator"], verdict["epoch"]) for _, verdict in stopped]
-    plot = plot_stop_epochs(stops, out / "stop_epochs.png", title=f"BTTackler stops in {experiment.id}")
-    header = ["indicator", "kind", "trials", "mean stop epoch", "trial seconds saved (est.)"]
+    stops = [
+        (t.stop_verdict, estimated_seconds_saved(t) or 0.0)
+        for t in experiment.trials
+        if t.stopped_by_bttackler and t.stop_verdict is not None and t.stop_verdict.reason is not None
+    ]
+    plot = plot_stop_epochs(
+        _stop_epochs(stops), out / "stop_epochs.png", title=f"BTTackler stops in {experiment.id}"
+    )
     text = [
         f"# Experiment {experiment.id}",
         "",
@@ -39,9 +37,9 @@ def write_report(experiment: Experiment, out: Path) -> Path:
         "",
         "## Stops per indicator",
         "",
-        _table(header, rows),
+        _stops_by_indicator(stops, judged=None, saved="trial seconds saved (est.)"),
         "",
-        f"![stop epochs]({plot.name})",
+        _image("stop epochs", plot),
         "",
     ]
     return _write(out / "report.md", text)
@@ -50,24 +48,9 @@ def write_report(experiment: Experiment, out: Path) -> Path:
 def write_replay(result: ReplayResult, out: Path) -> Path:
     """``replay.md`` (the indicator trigger table and time saved) and ``replay_stop_epochs.png``."""
     experiment = result.experiment
-    judged = max(result.trials, 1)
-    rows = []
-    for indicator, count in result.by_indicator().most_common():
-        group = [s for s in result.stops if s.indicator == indicator]
-        rows.append(
-            [
-                indicator,
-                group[0].kind,
-                str(count),
-                f"{100 * count / judged:.1f}%",
-                f"{statistics.mean(s.epoch for s in group):.1f}",
-                f"{sum(s.seconds_saved for s in group):.0f}",
-            ]
-        )
+    stops = [(s.verdict, s.seconds_saved) for s in result.stops]
     plot = plot_stop_epochs(
-        [(s.indicator, s.epoch) for s in result.stops],
-        out / "replay_stop_epochs.png",
-        title=f"Replayed stops in {experiment.id}",
+        _stop_epochs(stops), out / "replay_stop_epochs.png", title=f"Replayed stops in {experiment.id}"
     )
     share = 100 * result.seconds_saved / result.trial_seconds if result.trial_seconds else 0.0
     text = [
@@ -77,19 +60,9 @@ def write_replay(result: ReplayResult, out: Path) -> Path:
         f"reports arrived. It would have stopped **{len(result.stops)}** of them and saved about "
         f"**{result.seconds_saved:.0f} s** of the {result.trial_seconds:.0f} s they ran ({share:.1f}%).",
         "",
-        _table(
-            [
-                "indicator",
-                "kind",
-                "trials stopped",
-                "share of trials",
-                "mean stop epoch",
-                "trial seconds saved",
-            ],
-            rows,
-        ),
+        _stops_by_indicator(stops, judged=max(result.trials, 1), saved="trial seconds saved"),
         "",
-        f"![stop epochs]({plot.name})",
+        _image("stop epochs", plot),
         "",
         "## Stops",
         "",
@@ -97,12 +70,12 @@ def write_replay(result: ReplayResult, out: Path) -> Path:
             ["trial", "epoch", "indicator", "rule", "value", "threshold", "seconds saved"],
             [
                 [
-                    s.trial,
-                    str(s.epoch),
-                    s.indicator,
-                    s.rule,
-                    _number(s.value),
-                    _number(s.threshold),
+                    s.verdict.trial,
+                    str(s.verdict.epoch),
+                    s.reason.indicator,
+                    s.reason.rule,
+                    _number(s.reason.value),
+                    _number(s.reason.threshold),
                     f"{s.seconds_saved:.1f}",
                 ]
                 for s in result.stops
@@ -113,12 +86,35 @@ def write_replay(result: ReplayResult, out: Path) -> Path:
     return _write(out / "replay.md", text)
 
 
+def _stop_epochs(stops: Sequence[tuple[Verdict, float]]) -> list[tuple[str, int]]:
+    return [(verdict.reason.indicator, verdict.epoch) for verdict, _ in stops if verdict.reason]
+
+
+def _stops_by_indicator(stops: Sequence[tuple[Verdict, float]], judged: int | None, saved: str) -> str:
+    """One row per indicator: its kind, how many trials it stopped (and their share of ``judged``),
+    the mean epoch of its stops and the trial seconds they saved."""
+    groups: dict[str, list[tuple[Verdict, float]]] = {}
+    for verdict, seconds in stops:
+        if verdict.reason is not None:
+            groups.setdefault(verdict.reason.indicator, []).append((verdict, seconds))
+    rows = []
+    for indicator, group in sorted(groups.items(), key=lambda item: -len(item[1])):
+        share = [] if judged is None else [f"{100 * len(group) / judged:.1f}%"]
+        kind = group[0][0].kind
+        rows.append(
+            [indicator, kind.value if kind else "", str(len(group)), *share]
+            + [f"{statistics.mean(v.epoch for v, _ in group):.1f}", f"{sum(s for _, s in group):.0f}"]
+        )
+    share_header = [] if judged is None else ["share of trials"]
+    return _table(["indicator", "kind", "trials stopped", *share_header, "mean stop epoch", saved], rows)
+
+
 @dataclass(frozen=True)
 class Comparison:
     """Top10HR and TSBA of enhanced runs against baseline runs, one value per run pair.
 
     Attributes:
-        mode: ``"max"`` or ``"min"``.
+        direction: which way the metric improves.
         pairs: ``(enhanced id, baseline id)`` of each pair, in the order of the values.
         paired: whether the i-th enhanced run was compared with the i-th baseline run only (runs
             that share a tuner seed), rather than every enhanced run with every baseline run.
@@ -126,7 +122,7 @@ class Comparison:
         tsbas: TSBA per pair, ``None`` where the enhanced run never reached the baseline's best.
     """
 
-    mode: Mode
+    direction: Direction
     pairs: list[tuple[str, str]]
     paired: bool
     hit_ratios: list[float]
@@ -165,7 +161,7 @@ class Comparison:
 def compare(
     baselines: Sequence[Experiment],
     enhanced: Sequence[Experiment],
-    mode: Mode | None = None,
+    direction: Direction | str | None = None,
     until: float | None = None,
     paired: bool = False,
 ) -> Comparison:
@@ -180,7 +176,7 @@ def compare(
             "paired runs need as many enhanced runs as baseline runs, "
             f"got {len(enhanced)} and {len(baselines)}"
         )
-    mode = mode or metric_mode(baselines[0])
+    direction = Direction.of(direction) if direction is not None else baselines[0].direction
     runs = (
         list(zip(enhanced, baselines, strict=True))
         if paired
@@ -188,11 +184,11 @@ def compare(
     )
     results = [(trial_results(e, until), trial_results(b, until)) for e, b in runs]
     return Comparison(
-        mode,
+        direction,
         [(e.id, b.id) for e, b in runs],
         paired,
-        [top10_hit_ratio(e, b, mode=mode) for e, b in results],
-        [tsba(e, b, mode=mode) for e, b in results],
+        [top10_hit_ratio(e, b, direction=direction) for e, b in results],
+        [tsba(e, b, direction=direction) for e, b in results],
     )
 
 
@@ -200,7 +196,7 @@ def write_comparison(
     baselines: Sequence[Experiment],
     enhanced: Sequence[Experiment],
     out: Path,
-    mode: Mode | None = None,
+    direction: Direction | str | None = None,
     until: float | None = None,
     names: tuple[str, str] = ("baseline", "enhanced"),
     paired: bool = False,
@@ -210,25 +206,31 @@ def write_comparison(
     ``until`` limits both sides to the trials that ended within that many seconds; ``names`` label
     the two arms in the report and the plot; ``paired`` as in :func:`compare`.
     """
-    result = compare(baselines, enhanced, mode, until, paired)
+    result = compare(baselines, enhanced, direction, until, paired)
     arms = {names[0]: baselines, names[1]: enhanced}
     plot = plot_best_so_far(
         {arm: [trial_results(x, until) for x in runs] for arm, runs in arms.items()},
         out / "best_so_far.png",
-        mode=result.mode,
+        direction=result.direction,
     )
     pair_rows = [
         [e, b, f"{hit:.2f}", "never reached" if t is None else _percent(t)]
         for (e, b), hit, t in zip(result.pairs, result.hit_ratios, result.tsbas, strict=True)
     ]
-    best = max if result.mode == "max" else min
+    direction = result.direction
     run_rows = []
     for arm, runs in arms.items():
         for run in runs:
             values = [value for _, value in trial_results(run, until)]
             stopped = sum(t.status in ("USER_CANCELED", "EARLY_STOPPED") for t in run.trials)
             run_rows.append(
-                [arm, run.id, str(len(values)), str(stopped), _number(best(values, default=None))]
+                [
+                    arm,
+                    run.id,
+                    str(len(values)),
+                    str(stopped),
+                    _number(min(values, key=direction.score, default=None)),
+                ]
             )
     pairing = (
         f"the i-th {names[1]} run with the i-th {names[0]} run"
@@ -249,13 +251,13 @@ def write_comparison(
         f"- TSBA, the time saved to reach {names[0]}'s best: **{_percent(result.mean_tsba)}** mean, "
         f"**{_percent(result.median_tsba)}** median, over the {len(result.reached_tsbas)} of "
         f"{len(result.pairs)} pairs in which {names[1]} reached it.",
-        f"- Metric: {'higher' if result.mode == 'max' else 'lower'} is better.{budget}",
+        f"- Metric: {direction.describe()}.{budget}",
         "",
         _table([f"{names[1]} run", f"{names[0]} run", "Top10HR", "TSBA"], pair_rows),
         "",
         _table(["arm", "experiment", "trials with a result", "stopped early", "best value"], run_rows),
         "",
-        f"![best so far]({plot.name})",
+        _image("best so far", plot),
         "",
     ]
     _write(out / "compare.md", text)
@@ -266,6 +268,10 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def _image(alt: str, plot: Path | None) -> str:
+    return f"![{alt}]({plot.name})" if plot is not None else f"_({PLOTS_MISSING})_"
 
 
 def _percent(fraction: float | None) -> str:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from ..nni_experiment import Experiment
-from .metrics import Mode
+from ..diagnosis.direction import Direction
+from ..experiments.store import Experiment
 
 Result = tuple[float, float]
 
@@ -27,15 +27,10 @@ def trial_results(experiment: Experiment, until: float | None = None) -> list[Re
     return results
 
 
-def metric_mode(experiment: Experiment) -> Mode:
-    """``"max"`` or ``"min"``, from the experiment's tuner optimize_mode."""
-    return "min" if experiment.optimize_mode == "minimize" else "max"
-
-
-def best_so_far(results: Sequence[Result], *, mode: str) -> list[Result]:
+def best_so_far(results: Sequence[Result], *, direction: Direction) -> list[Result]:
     """The running best value at each end time where it improved, in time order."""
     curve: list[Result] = []
     for end, value in sorted(results):
-        if not curve or (value > curve[-1][1] if mode == "max" else value < curve[-1][1]):
+        if not curve or direction.better(value, curve[-1][1]):
             curve.append((end, value))
     return curve

@@ -8,11 +8,11 @@ Standalone, with the task's default hyperparameters or your own:
 
 Small setting (a few seconds per epoch on 2 CPU cores): --data-fraction 0.1 on the 15k-image subset.
 Reports val accuracy each epoch; the final result is the best val accuracy. The training loop
-(shared with the other CIFAR-10 task) is ``bttackler_nni.tasks.cifar10_trial.train_classifier``.
+(shared with the other CIFAR-10 task) is ``bttackler_paper.cifar10_trial.train_classifier``.
 """
 
-from bttackler_nni.tasks import cifar10_cnn, trial
-from bttackler_nni.tasks.cifar10_trial import train_classifier
+from bttackler_paper import cifar10_cnn, trial
+from bttackler_paper.cifar10_trial import train_classifier
 
 if __name__ == "__main__":
     trial.run(lambda: train_classifier(__doc__, cifar10_cnn, sequence=False))

@@ -18,8 +18,8 @@ import torch
 from torch.nn import functional as F
 
 from bttackler_nni import Reporter
-from bttackler_nni.tasks import ex96trans, exchange_rate, trial
-from bttackler_nni.tasks.training import best, evaluate, train_epoch
+from bttackler_paper import ex96trans, exchange_rate, trial
+from bttackler_paper.training import best, evaluate, train_epoch
 
 
 def main() -> None:

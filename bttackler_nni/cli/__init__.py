@@ -1,0 +1,276 @@
+"""The ``bttackler`` command: run an experiment end to end, explain stops, register, repair NNI."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from ..diagnosis.direction import Direction
+from ..evaluation.summary import explain_trial, summarize
+from ..experiments import repair, store
+from ..experiments.config import ExperimentConfigError, check_config, load_config
+from ..experiments.launch import (
+    LaunchError,
+    RunningExperiment,
+    create,
+    nnictl,
+    nnictl_environment,
+    stop,
+    wait,
+)
+
+REGISTRATION_META = Path(__file__).parents[1] / "experiments" / "nni_algorithms.yml"
+REGISTERED_NAMES = ("BTTackler", "BTTacklerTuner")
+INTERRUPTED = 130
+"""Exit status after Ctrl-C (128 + SIGINT), as shells report it."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except (
+        LaunchError,
+        ExperimentConfigError,
+        store.ExperimentNotFound,
+        repair.RepairError,
+        KeyError,
+    ) as error:
+        print(f"bttackler: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\nbttackler: interrupted", file=sys.stderr)
+        return INTERRUPTED
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Create, watch, stop and summarise; 1 when every trial failed, 130 on Ctrl-C."""
+    config = load_config(args.config, args.set)
+    check_config(config)
+    env = nnictl_environment()
+    experiment = create(config, args.port, env)
+    print(
+        f"Experiment {experiment.id} started; web UI {experiment.url}; files in {experiment.directory}",
+        flush=True,
+    )
+    status, interrupted = "interrupted", False
+    try:
+        status = wait(experiment, args.timeout, on_progress=lambda line: print(line, flush=True))
+    except KeyboardInterrupt:
+        interrupted = True
+        print("\nInterrupted.", file=sys.stderr, flush=True)
+    finally:
+        finished = _stop_and_summarise(experiment, env, args.keep, status)
+    if args.keep:
+        print(f"\nThe experiment keeps running: `nnictl stop {experiment.id}` when done.")
+    if interrupted:
+        return INTERRUPTED
+    if finished is not None and finished.trials and all(t.status == "FAILED" for t in finished.trials):
+        print(f"bttackler: every trial of {experiment.id} failed; see their logs above", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _stop_and_summarise(
+    experiment: RunningExperiment, env: dict[str, str], keep: bool, status: str
+) -> store.Experiment | None:
+    """Stop the experiment (a second Ctrl-C cannot cut that short) and print its summary."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        if not keep:
+            print(f"Stopping {experiment.id}...", file=sys.stderr, flush=True)
+            try:
+                stop(experiment, env)
+            except LaunchError as error:
+                print(f"bttackler: could not stop {experiment.id}: {error}", file=sys.stderr)
+        try:
+            finished = store.load(experiment.directory)
+        except (store.ExperimentNotFound, OSError) as error:
+            print(f"bttackler: no summary: {error}", file=sys.stderr)
+            return None
+        print()
+        print(summarize(finished, status), flush=True)
+        return finished
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _check(args: argparse.Namespace) -> int:
+    check_config(load_config(args.config, args.set))
+    print(f"{args.config}: valid")
+    return 0
+
+
+def _why(args: argparse.Namespace) -> int:
+    experiment = store.load(args.experiment)
+    print(explain_trial(experiment, args.trial) if args.trial else summarize(experiment))
+    return 0
+
+
+def _load_all(experiments: Sequence[str]) -> list[store.Experiment]:
+    """Read experiments one by one, saying which (reading a large one takes a while)."""
+    loaded = []
+    for number, experiment in enumerate(experiments, start=1):
+        print(
+            f"reading experiment {experiment} ({number}/{len(experiments)})...", file=sys.stderr, flush=True
+        )
+        loaded.append(store.load(experiment))
+        print(f"  {len(loaded[-1].trials)} trials", file=sys.stderr, flush=True)
+    return loaded
+
+
+def _report(args: argparse.Namespace) -> int:
+    from ..evaluation.reports import write_report
+
+    experiment = _load_all([args.experiment])[0]
+    print(summarize(experiment))
+    print(f"\nwrote {write_report(experiment, Path(args.out or f'bttackler-report-{experiment.id}'))}")
+    return 0
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from ..evaluation.replay import replay
+    from ..evaluation.reports import write_replay
+
+    experiment = _load_all([args.experiment])[0]
+    print("replaying its reports through the diagnosis engine...", file=sys.stderr, flush=True)
+    result = replay(experiment)
+    counts = ", ".join(f"{indicator} {n}" for indicator, n in result.by_indicator().most_common()) or "none"
+    print(
+        f"{len(result.stops)} of {result.trials} trials would have been stopped ({counts}); "
+        f"about {result.seconds_saved:.0f} s of {result.trial_seconds:.0f} s trial time saved"
+    )
+    print(f"wrote {write_replay(result, Path(args.out or f'bttackler-replay-{experiment.id}'))}")
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from ..evaluation.reports import write_comparison
+
+    baselines, enhanced = _load_all(args.baseline), _load_all(args.enhanced)
+    out = Path(args.out or "bttackler-compare")
+    try:
+        result = write_comparison(baselines, enhanced, out, args.direction, args.budget, paired=args.paired)
+    except ValueError as error:
+        raise LaunchError(f"cannot compare these runs: {error}") from error
+    print(result.summary())
+    print(f"wrote {out / 'compare.md'}")
+    return 0
+
+
+def _register(args: argparse.Namespace) -> int:
+    if args.undo:
+        for name in REGISTERED_NAMES:
+            print(nnictl("algo", "unregister", name).strip())
+    else:
+        print(nnictl("algo", "register", "--meta", str(REGISTRATION_META)).strip())
+        print(
+            "Use them in any experiment config: `assessor: {name: BTTackler}` and "
+            "`tuner: {name: BTTacklerTuner, classArgs: {tuner: TPE, tuner_args: {optimize_mode: maximize}}}`"
+        )
+    return 0
+
+
+def _repair(args: argparse.Namespace) -> int:
+    path = repair.compat_js_path()
+    if args.action == "status":
+        print(f"{path}: {repair.state(path).value}")
+    elif args.action == "apply":
+        changed = repair.apply(path)
+        print(
+            f"{path}: {'repaired' if changed else 'already repaired'}; assessor kills of experiments started "
+            "from now on show as EARLY_STOPPED"
+        )
+    else:
+        changed = repair.revert(path)
+        print(f"{path}: {'restored to NNI original' if changed else 'already NNI original'}")
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bttackler", description=__doc__)
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run an NNI experiment to its end and summarise the trials")
+    run.add_argument("config", help="experiment YAML, e.g. configs/digits/tpe_bttackler.yml")
+    _add_overrides(run)
+    run.add_argument("--port", type=int, help="web UI port (default: a free one)")
+    run.add_argument("--timeout", type=float, default=3 * 3600, help="give up after this many seconds")
+    run.add_argument("--keep", action="store_true", help="leave the experiment running (for its web UI)")
+    run.set_defaults(handler=_run)
+
+    check = commands.add_parser("check", help="validate an experiment YAML, BTTackler's classArgs included")
+    check.add_argument("config")
+    _add_overrides(check)
+    check.set_defaults(handler=_check)
+
+    why = commands.add_parser("why", help="why BTTackler stopped the trials of an experiment")
+    why.add_argument("experiment", help="experiment id (see `nnictl experiment list --all`) or directory")
+    why.add_argument("trial", nargs="?", help="a trial id: show every verdict it got")
+    why.set_defaults(handler=_why)
+
+    report = commands.add_parser("report", help="write a markdown report with plots of one experiment")
+    report.add_argument("experiment", help="experiment id or directory")
+    report.add_argument("--out", help="output folder (default: ./bttackler-report-<id>)")
+    report.set_defaults(handler=_report)
+
+    replay = commands.add_parser(
+        "replay", help="which trials BTTackler would have stopped in a recorded experiment"
+    )
+    replay.add_argument(
+        "experiment", help="experiment id or directory (typically one run without early stopping)"
+    )
+    replay.add_argument("--out", help="output folder (default: ./bttackler-replay-<id>)")
+    replay.set_defaults(handler=_replay)
+
+    comparison = commands.add_parser(
+        "compare", help="Top10HR and TSBA of enhanced runs against baseline runs"
+    )
+    comparison.add_argument("--baseline", nargs="+", required=True, metavar="EXPERIMENT")
+    comparison.add_argument("--enhanced", nargs="+", required=True, metavar="EXPERIMENT")
+    comparison.add_argument(
+        "--direction",
+        choices=[d.value for d in Direction],
+        help="which way the metric improves; default: the baseline's tuner optimize_mode",
+    )
+    comparison.add_argument(
+        "--budget",
+        type=float,
+        metavar="SECONDS",
+        help="count only trials that ended within this many seconds of their experiment's start",
+    )
+    comparison.add_argument(
+        "--paired",
+        action="store_true",
+        help="compare the i-th enhanced run with the i-th baseline run only (repetitions that share a "
+        "tuner seed); default: every enhanced run with every baseline run",
+    )
+    comparison.add_argument("--out", help="output folder (default: ./bttackler-compare)")
+    comparison.set_defaults(handler=_compare)
+
+    register = commands.add_parser("register", help="register BTTackler and BTTacklerTuner as NNI algorithms")
+    register.add_argument("--undo", action="store_true", help="unregister them")
+    register.set_defaults(handler=_register)
+
+    repair = commands.add_parser(
+        "nni-repair",
+        help="opt-in repair: NNI 3.0 shows assessor kills as "
+        "USER_CANCELED; after `apply` they show as EARLY_STOPPED",
+    )
+    repair.add_argument("action", choices=("status", "apply", "revert"))
+    repair.set_defaults(handler=_repair)
+    return parser
+
+
+def _add_overrides(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key (dotted path, YAML value), e.g. --set maxTrialNumber=8",
+    )

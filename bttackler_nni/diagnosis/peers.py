@@ -1,0 +1,87 @@
+"""What trials learn from each other: peer train losses per epoch, and who they protect.
+
+A trial whose train loss is among the best of its peers at the same epoch is *protected*: the
+indicators marked ``protected`` (slow or converged training, dying units) stay silent for it, so
+the search's best trials are never stopped for looking slow (docs/method.md, section 5).
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+
+
+class PeerLosses:
+    """Finite train losses reported at each epoch, kept sorted, one value per (trial, epoch).
+
+    NaN and +-Inf never enter. Percentiles interpolate linearly between ranks, as numpy's default.
+    """
+
+    def __init__(self) -> None:
+        self._by_epoch: dict[int, list[float]] = {}
+        self._seen: set[tuple[str, int]] = set()
+
+    def add(self, trial: str, epoch: int, loss: float | None) -> None:
+        if loss is None or not math.isfinite(loss) or (trial, epoch) in self._seen:
+            return
+        self._seen.add((trial, epoch))
+        bisect.insort(self._by_epoch.setdefault(epoch, []), loss)
+
+    def contains(self, trial: str, epoch: int) -> bool:
+        return (trial, epoch) in self._seen
+
+    def count(self, epoch: int) -> int:
+        return len(self._by_epoch.get(epoch, ()))
+
+    def percentile(self, epoch: int, q: float) -> float | None:
+        values = self._by_epoch.get(epoch)
+        if not values:
+            return None
+        rank = q / 100 * (len(values) - 1)
+        low = math.floor(rank)
+        high = min(low + 1, len(values) - 1)
+        return values[low] + (values[high] - values[low]) * (rank - low)
+
+    def epochs(self) -> int:
+        return len(self._by_epoch)
+
+
+class Protection:
+    """Decides, report by report, which trials are protected, and records each loss as a peer value.
+
+    Args:
+        min_peers: peer losses needed at an epoch before anyone can be protected there.
+        percentile: a loss at or below this percentile of the peers' protects.
+        sticky: once protected, always protected.
+    """
+
+    def __init__(self, min_peers: int, percentile: float, sticky: bool) -> None:
+        self.peers = PeerLosses()
+        self._min_peers = min_peers
+        self._percentile = percentile
+        self._sticky = sticky
+        self._protected: set[str] = set()
+
+    @property
+    def protected_trials(self) -> frozenset[str]:
+        return frozenset(self._protected)
+
+    def update(self, trial: str, epoch: int, loss: float | None) -> bool:
+        """Whether ``trial`` is protected after reporting ``loss`` at ``epoch``, among earlier peers."""
+        protected_now = False
+        if loss is not None and math.isfinite(loss) and not self.peers.contains(trial, epoch):
+            if self.peers.count(epoch) >= self._min_peers:
+                limit = self.peers.percentile(epoch, self._percentile)
+                protected_now = limit is not None and loss <= limit
+            self.peers.add(trial, epoch, loss)
+        if not self._sticky:
+            return protected_now
+        if protected_now:
+            self._protected.add(trial)
+        return trial in self._protected
+
+    def restore(self, trial: str, epoch: int, loss: float | None, protected: bool) -> None:
+        """Take back one earlier report (from a journal) without judging it again."""
+        self.peers.add(trial, epoch, loss)
+        if protected and self._sticky:
+            self._protected.add(trial)

@@ -1,0 +1,172 @@
+"""Plain-text summaries of an experiment: trials, outcomes, and why BTTackler stopped each one."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from ..dispatcher.journal import VERDICTS_FILE, journal_dir_of_experiment
+from ..experiments.store import Experiment, Trial
+
+_UNFINISHED = ("WAITING", "RUNNING", "UNKNOWN")
+
+
+def estimated_seconds_saved(trial: Trial) -> float | None:
+    """Training time a stopped trial did not spend: its remaining epochs at its own pace so far.
+
+    ``None`` when the trial was not stopped by BTTackler or its timing or planned length is unknown.
+    """
+    if not trial.stopped_by_bttackler or trial.duration is None or not trial.intermediate:
+        return None
+    planned = trial.stop_verdict.max_epochs if trial.stop_verdict is not None else None
+    done = len(trial.intermediate)
+    if not isinstance(planned, int) or planned <= done:
+        return None
+    return (planned - done) * trial.duration / done
+
+
+def outcome(trial: Trial, experiment: Experiment) -> str:
+    """What happened to a trial, in words: BTTackler's stop reason first, else NNI's status.
+
+    NNI leaves the trials that ran when an experiment was stopped marked RUNNING; they were killed.
+    """
+    if trial.stopped_by_bttackler and trial.stop_verdict is not None:
+        verdict = trial.stop_verdict
+        indicator = verdict.reason.indicator if verdict.reason else "?"
+        return f"stopped by {indicator} at epoch {verdict.epoch}"
+    if experiment.stopped and trial.status in _UNFINISHED:
+        return "killed when the experiment stopped"
+    if trial.status == "USER_CANCELED":  # NNI 3.0 records any death by a signal so (docs/nni-notes.md)
+        return "killed by a signal or cancelled"
+    return trial.status.lower()
+
+
+def failed_trials_note(experiment: Experiment, shown: int = 3) -> list[str]:
+    """Where to read why trials failed: their log files, and the last line each wrote to stderr."""
+    failed = [t for t in experiment.trials if t.status == "FAILED"]
+    if not failed:
+        return []
+    lines = [f"  {len(failed)} trial(s) failed; their logs:"]
+    for trial in failed[:shown]:
+        folder = experiment.trial_log_dir(trial.id)
+        if folder is None:
+            lines.append(f"    {trial.id}: on the training service's machine (see NNI's web UI, trial logs)")
+            continue
+        lines.append(f"    {trial.id}: {folder / 'trial.log'}  {_last_line(folder / 'trial.stderr')}")
+    if len(failed) > shown:
+        lines.append(f"    ... and {len(failed) - shown} more in {experiment.directory / 'environments'}")
+    return lines
+
+
+def summarize(experiment: Experiment, status: str | None = None, max_rows: int = 60) -> str:
+    """A short report: counts, stops per indicator, the best trial, and one line per trial."""
+    trials = experiment.trials
+    stopped = [t for t in trials if t.stopped_by_bttackler]
+    statuses = Counter(outcome(t, experiment) for t in trials if not t.stopped_by_bttackler)
+    nni_labels = Counter(t.status for t in stopped)
+    reasons = [t.stop_verdict.reason for t in stopped if t.stop_verdict and t.stop_verdict.reason]
+    by_indicator = Counter(reason.indicator for reason in reasons)
+    kinds = {reason.indicator: reason.kind.value for reason in reasons}
+    saved = [s for s in (estimated_seconds_saved(t) for t in stopped) if s is not None]
+    ends = [t.end for t in trials if t.end is not None]
+
+    lines = [
+        f"Experiment {experiment.id} ({experiment.config.get('experimentName', 'unnamed')})"
+        + (f": {status}" if status else "")
+        + (f" after {_duration(max(ends))}" if ends else "")
+        + f", {len(trials)} trials"
+    ]
+    counts = [f"stopped by BTTackler {len(stopped)}"]
+    if stopped:
+        counts[0] += " (NNI shows " + ", ".join(f"{s} {n}" for s, n in sorted(nni_labels.items())) + ")"
+    counts += [f"{s} {n}" for s, n in sorted(statuses.items())]
+    lines.append("  " + ", ".join(counts))
+    if stopped:
+        lines.append(
+            "  stops by indicator: "
+            + ", ".join(
+                f"{indicator} {n} ({kinds.get(indicator)})" for indicator, n in by_indicator.most_common()
+            )
+        )
+    if saved:
+        lines.append(
+            f"  trial time saved by stopping early: about {_duration(sum(saved))} "
+            f"(remaining epochs of the stopped trials at their own pace)"
+        )
+    best = _best(experiment)
+    if best is not None:
+        lines.append(f"  best: trial {best.id} {_value(best.last_value)} ({_parameters(best.parameters)})")
+    lines.extend(failed_trials_note(experiment))
+    lines.append("")
+    lines.append(f"  {'trial':<8}{'outcome':<36}{'reports':>8}{'value':>10}  reason")
+    for trial in trials[:max_rows]:
+        verdict = trial.stop_verdict if trial.stopped_by_bttackler else None
+        reason = verdict.reason_text() if verdict else ""
+        lines.append(
+            f"  {trial.id:<8}{outcome(trial, experiment):<36}{len(trial.intermediate):>8}"
+            f"{_value(trial.last_value):>10}  {reason}"
+        )
+    if len(trials) > max_rows:
+        lines.append(f"  ... {len(trials) - max_rows} more trials")
+    lines.append("")
+    lines.append(
+        f"  Why a trial stopped: `bttackler why {experiment.id} TRIAL`, or the JSON lines in "
+        f"{journal_dir_of_experiment(experiment.directory) / VERDICTS_FILE}"
+    )
+    return "\n".join(lines)
+
+
+def explain_trial(experiment: Experiment, trial_id: str) -> str:
+    """Every verdict BTTackler gave one trial, and how the trial ended."""
+    trial = experiment.trial(trial_id)
+    verdicts = [v for v in experiment.verdicts if v.trial == trial_id]
+    lines = [
+        f"Trial {trial.id} of experiment {experiment.id}: {outcome(trial, experiment)} "
+        f"(NNI status {trial.status}), "
+        f"{len(trial.intermediate)} reports, value {_value(trial.last_value)}",
+        f"  parameters: {_parameters(trial.parameters)}",
+    ]
+    for verdict in verdicts:
+        mark = "STOP" if verdict.stop else "ok  "
+        fired = ", ".join(verdict.fired) or "-"
+        protected = " protected" if verdict.protected else ""
+        lines.append(
+            f"  {mark} epoch {verdict.epoch:>3}  train_loss {_value(verdict.train_loss)}"
+            f"  fired: {fired}{protected}" + (f"  -> {verdict.reason_text()}" if verdict.stop else "")
+        )
+    if not verdicts:
+        lines.append("  BTTackler gave this trial no verdict (it reported no intermediate result).")
+    return "\n".join(lines)
+
+
+def _last_line(path: Path) -> str:
+    try:
+        lines = [
+            line for line in path.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()
+        ]
+    except OSError:
+        return ""
+    return f"(stderr: {lines[-1].strip()[:160]})" if lines else ""
+
+
+def _best(experiment: Experiment) -> Trial | None:
+    scored = [t for t in experiment.trials if t.last_value is not None and t.last_value == t.last_value]
+    if not scored:
+        return None
+    return min(scored, key=lambda t: experiment.direction.score(t.last_value or 0.0))
+
+
+def _parameters(parameters: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={_value(v) if isinstance(v, float) else v}" for k, v in parameters.items())
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return f"{value:.4g}"
+    return "-" if value is None else str(value)
+
+
+def _duration(seconds: float) -> str:
+    minutes, seconds = divmod(int(round(seconds)), 60)
+    return f"{minutes}m{seconds:02d}s" if minutes else f"{seconds}s"

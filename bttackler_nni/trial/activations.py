@@ -1,0 +1,81 @@
+"""Optional dead-activation share ``a[l]`` of ReLU-family activation modules (docs/method.md section 3).
+
+Costs a comparison and a reduction over each activation output per sampled training batch, so the
+Reporter enables it only on request. Activations applied as functions (``F.relu``) have no module
+and are not seen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from .buffers import EpochBuffers
+from .layers import parameter_device
+
+RELU_FAMILY: tuple[type[nn.Module], ...] = (
+    nn.ReLU,
+    nn.ReLU6,
+    nn.LeakyReLU,
+    nn.PReLU,
+    nn.RReLU,
+    nn.ELU,
+    nn.CELU,
+    nn.SELU,
+)
+"""Activation modules whose non-positive outputs mark a unit that passes (almost) no gradient."""
+
+
+@dataclass(frozen=True)
+class DeadActivations:
+    """One epoch's share of non-positive outputs per activation module (in first-call order)."""
+
+    names: list[str]
+    dead_share: np.ndarray
+
+
+class ActivationMonitor:
+    """Counts non-positive outputs of ReLU-family modules during sampled training batches.
+
+    Args:
+        model: the network.
+        buffers: where the device accumulators live.
+        is_sampled_batch: tells whether the batch now running is sampled.
+    """
+
+    def __init__(self, model: nn.Module, buffers: EpochBuffers, is_sampled_batch: Callable[[], bool]) -> None:
+        modules = [(name, m) for name, m in model.named_modules() if isinstance(m, RELU_FAMILY)]
+        device = parameter_device(model)
+        self._names = [name or type(m).__name__ for name, m in modules]
+        self._order: list[int] = []
+        self._dead = buffers.create("dead_outputs", len(modules), device)
+        self._total = buffers.create("activation_outputs", len(modules), device)
+        self._is_sampled_batch = is_sampled_batch
+        self._handles = [m.register_forward_hook(self._hook_for(i)) for i, (_, m) in enumerate(modules)]
+
+    def _hook_for(self, index: int) -> Callable[[nn.Module, object, torch.Tensor], None]:
+        def count_dead(module: nn.Module, _inputs: object, output: torch.Tensor) -> None:
+            if not module.training or not isinstance(output, torch.Tensor) or not self._is_sampled_batch():
+                return
+            if index not in self._order:
+                self._order.append(index)
+            self._dead[index] += torch.count_nonzero(output <= 0).to(self._dead.device)
+            self._total[index] += output.numel()
+
+        return count_dead
+
+    def read_epoch(self, host: dict[str, np.ndarray]) -> DeadActivations | None:
+        """This epoch's shares from the buffers' host copy, or ``None`` when no activation ran."""
+        dead, total = host["dead_outputs"], host["activation_outputs"]
+        seen = [i for i in self._order if total[i] > 0]
+        if not seen:
+            return None
+        return DeadActivations([self._names[i] for i in seen], dead[seen] / total[seen])
+
+    def remove(self) -> None:
+        for handle in self._handles:
+            handle.remove()

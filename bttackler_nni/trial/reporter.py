@@ -1,0 +1,285 @@
+"""``Reporter``: the trial-side half. Collects training diagnostics and reports them to NNI each epoch.
+
+Typical use (gradient statistics are captured automatically before each ``optimizer.step()``)::
+
+    import nni
+    from bttackler_nni import Reporter
+
+    params = nni.get_next_parameter()
+    reporter = Reporter(model, optimizer, max_epochs=20)
+    for epoch in range(20):
+        train_loss = train_one_epoch(model, optimizer)        # your loop, unchanged
+        val_loss, val_acc = evaluate(model)
+        reporter.end_epoch(train_loss=train_loss, val_loss=val_loss, val_acc=val_acc)
+    reporter.finish()                                          # final result: the last default
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import numbers
+import time
+from typing import Any
+
+import nni
+import numpy as np
+import torch
+from torch import nn
+
+from .. import record as keys
+from ..gradient_summary import summarize_gradients
+from .activations import ActivationMonitor
+from .buffers import EpochBuffers
+from .gradients import GradientMonitor
+
+_logger = logging.getLogger("bttackler_nni")
+
+Metric = float | torch.Tensor
+"""A number, or a one-element tensor (read once per epoch, so a loss summed on the device is fine)."""
+
+
+class Reporter:
+    """Attach to a model (and optimizer) to report BTTackler's epoch records to NNI.
+
+    Args:
+        model: the network being trained.
+        optimizer: if given, gradient statistics are taken just before each ``optimizer.step()``
+            (under AMP, ``GradScaler.step`` unscales the gradients first, so they are true values,
+            and steps it skips for overflow are not counted). Without it, call
+            :meth:`after_backward` after each ``loss.backward()``; under AMP call it after
+            ``scaler.unscale_(optimizer)``, or the statistics are scaled by the loss scale.
+        max_epochs: the trial's planned number of epochs (indicators depend on the stage).
+        sample_every: take statistics on every k-th batch only (1 = every batch).
+        track_activations: also measure the share of non-positive outputs of ReLU-family
+            activation modules (costs one pass over their outputs per sampled batch).
+        max_layers: records merge consecutive layers into at most this many groups (at most
+            :data:`~bttackler_nni.record.MAX_LAYERS`, the longest per-layer list the assessor reads).
+
+    Statistics never break training: if computing one fails, the Reporter logs a warning once
+    and keeps reporting losses and metrics without it.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer | None = None,
+        *,
+        max_epochs: int,
+        sample_every: int = 1,
+        track_activations: bool = False,
+        max_layers: int = 1024,
+    ) -> None:
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"Reporter(model=...) must be a torch.nn.Module, got {type(model).__name__}")
+        for name, value, minimum, maximum in (
+            ("max_epochs", max_epochs, 1, None),
+            ("sample_every", sample_every, 1, None),
+            ("max_layers", max_layers, 2, keys.MAX_LAYERS),  # the assessor ignores longer lists
+        ):
+            if (
+                not isinstance(value, int)
+                or isinstance(value, bool)
+                or value < minimum
+                or (maximum is not None and value > maximum)
+            ):
+                limits = f">= {minimum}" + (f" and <= {maximum}" if maximum is not None else "")
+                raise ValueError(f"Reporter({name}=...) must be a whole number {limits}, got {value!r}")
+        if optimizer is not None and not hasattr(optimizer, "register_step_pre_hook"):
+            raise TypeError(
+                "Reporter(optimizer=...) must be a torch.optim.Optimizer; "
+                "or leave it out and call reporter.after_backward() after each backward()"
+            )
+        self.max_epochs = max_epochs
+        self.sample_every = sample_every
+        self._buffers = EpochBuffers()
+        self._gradients = GradientMonitor(model, self._buffers, max_layers)
+        self._activations = (
+            ActivationMonitor(model, self._buffers, self._batch_is_sampled) if track_activations else None
+        )
+        self._step_hook = (
+            optimizer.register_step_pre_hook(lambda *_: self._on_batch()) if optimizer is not None else None
+        )
+        self._batch = 0
+        self._epoch = 0
+        self._stats_enabled = True
+        self._last_record: dict[str, Any] | None = None
+        self._epoch_started = time.perf_counter()
+
+    @property
+    def monitored_layers(self) -> list[str]:
+        """Names of the monitored layers (in forward order once the first batch has been seen)."""
+        return self._gradients.layer_names
+
+    @property
+    def epoch(self) -> int:
+        """0-based index of the epoch being trained (the number of records sent so far)."""
+        return self._epoch
+
+    def after_backward(self) -> None:
+        """Take this batch's gradient statistics; only needed when no optimizer was given."""
+        self._on_batch()
+
+    def end_epoch(
+        self,
+        *,
+        train_loss: Metric,
+        val_loss: Metric | None = None,
+        train_acc: Metric | None = None,
+        val_acc: Metric | None = None,
+        default: Metric | None = None,
+    ) -> dict[str, Any]:
+        """Build this epoch's record, send it with ``nni.report_intermediate_result``, and return it.
+
+        ``default`` (the metric NNI's tuner and web UI use) falls back to ``val_acc``, then
+        ``val_loss``, then ``train_loss``. Losses may be floats or 0-d tensors. Works outside an
+        NNI experiment too (NNI then only logs the record).
+        """
+        metrics = {keys.TRAIN_LOSS: _as_float("train_loss", train_loss)}
+        for key, value in ((keys.VAL_LOSS, val_loss), (keys.TRAIN_ACC, train_acc), (keys.VAL_ACC, val_acc)):
+            if value is not None:
+                metrics[key] = _as_float(key, value)
+        if default is None:
+            default = next(metrics[k] for k in (keys.VAL_ACC, keys.VAL_LOSS, keys.TRAIN_LOSS) if k in metrics)
+        record: dict[str, Any] = {
+            keys.DEFAULT: _as_float("default", default),
+            keys.EPOCH: self._epoch,
+            keys.MAX_EPOCHS: self.max_epochs,
+            **metrics,
+        }
+        record.update(self._epoch_statistics())
+        now = time.perf_counter()
+        record[keys.EPOCH_SECONDS] = now - self._epoch_started
+        self._epoch_started = now
+        parameter_id = _nni_parameter_id()
+        if parameter_id is not None:
+            record[keys.TRIAL] = {keys.PARAMETER_ID: parameter_id}
+        losses_finite = all(
+            math.isfinite(metrics[k]) for k in (keys.TRAIN_LOSS, keys.VAL_LOSS) if k in metrics
+        )
+        record[keys.NONFINITE] = int(bool(record.get(keys.NONFINITE)) or not losses_finite)
+        _send(nni.report_intermediate_result, record)
+        self._last_record = record
+        self._epoch += 1
+        self._batch = 0
+        return record
+
+    def finish(self, default: float | None = None, **metrics: float) -> float | dict[str, Any]:
+        """Send the final result with ``nni.report_final_result`` and detach; returns what was sent.
+
+        ``default`` falls back to the last record's ``default``. Extra keyword metrics turn the
+        result into a dict (``{"default": ..., **metrics}``), shown in NNI's web UI.
+        """
+        if default is None:
+            if self._last_record is None:
+                raise ValueError("Reporter.finish() needs default=... when no epoch was reported")
+            default = self._last_record[keys.DEFAULT]
+        value: float | dict[str, Any] = _as_float("default", default)
+        if metrics:
+            value = {keys.DEFAULT: value, **{k: _as_float(k, v) for k, v in metrics.items()}}
+        _send(nni.report_final_result, value)
+        self.close()
+        return value
+
+    def close(self) -> None:
+        """Remove every hook from the model and optimizer."""
+        if self._step_hook is not None:
+            self._step_hook.remove()
+            self._step_hook = None
+        if self._activations is not None:
+            self._activations.remove()
+
+    def __enter__(self) -> Reporter:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def _batch_is_sampled(self) -> bool:
+        return self._stats_enabled and self._batch % self.sample_every == 0
+
+    def _on_batch(self) -> None:
+        try:
+            if self._batch_is_sampled():
+                self._gradients.observe()
+        except Exception:  # noqa: BLE001 - a statistic must never break the training loop
+            self._disable_statistics("gradient statistics")
+        finally:
+            self._batch += 1
+
+    def _epoch_statistics(self) -> dict[str, Any]:
+        """Top-level scalars and per-layer lists of the epoch (one device-to-host transfer)."""
+        if not self._stats_enabled:
+            return {}
+        try:
+            host = self._buffers.read_and_reset()
+            stats: dict[str, Any] = {}
+            gradients = self._gradients.read_epoch(host)
+            if gradients is not None:
+                summary = summarize_gradients(gradients.grad, gradients.zero_share)
+                stats[keys.GRAD_MEDIAN] = summary.grad_median
+                if summary.ratio_median is not None:
+                    stats[keys.GRAD_RATIO_MEDIAN] = summary.ratio_median
+                stats[keys.ZERO_GRAD_SHARE] = summary.zero_share_median
+                stats[keys.NONFINITE] = int(gradients.nonfinite)
+                stats[keys.SAMPLED_BATCHES] = gradients.batches
+                stats[keys.LAYERS] = {
+                    keys.NAMES: gradients.names,
+                    keys.GRAD: _floats(gradients.grad),
+                    keys.ZERO_SHARE: _floats(gradients.zero_share),
+                }
+            activations = self._activations.read_epoch(host) if self._activations is not None else None
+            if activations is not None:
+                stats[keys.DEAD_ACTIVATION_SHARE] = float(np.median(activations.dead_share))
+                stats[keys.ACTIVATIONS] = {
+                    keys.NAMES: activations.names,
+                    keys.DEAD_SHARE: _floats(activations.dead_share),
+                }
+            return stats
+        except Exception:  # noqa: BLE001
+            self._disable_statistics("epoch statistics")
+            return {}
+
+    def _disable_statistics(self, what: str) -> None:
+        _logger.warning(
+            "BTTackler Reporter could not compute %s and stops collecting them; losses and "
+            "metrics are still reported",
+            what,
+            exc_info=True,
+        )
+        self._stats_enabled = False
+
+
+def _nni_parameter_id() -> int | None:
+    """The parameter id NNI delivered to this trial, or ``None`` outside NNI.
+
+    NNI 3.0 can record another parameter id for a trial than the one it delivered (see
+    docs/nni-notes.md); the assessor uses this one, sent by the trial itself, to put that right.
+    NNI has no public accessor for it, so this reads ``nni.trial``'s record of the delivery.
+    """
+    delivered = getattr(nni.trial, "_params", None)
+    parameter_id = delivered.get("parameter_id") if isinstance(delivered, dict) else None
+    return parameter_id if isinstance(parameter_id, int) else None
+
+
+def _as_float(name: str, value: Any) -> float:
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        return float(value.detach().item())
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return float(value)
+    raise TypeError(f"Reporter: {name} must be a number or a one-element tensor, got {type(value).__name__}")
+
+
+def _floats(values: np.ndarray) -> list[float]:
+    return [float(v) for v in values]
+
+
+def _send(report: Any, value: Any) -> None:
+    """Call an NNI report function, turning NNI's bare assertion into an actionable error."""
+    try:
+        report(value)
+    except AssertionError as error:
+        raise RuntimeError(
+            "NNI refused the report: call nni.get_next_parameter() once at the start of the "
+            f"trial, before the first Reporter.end_epoch() ({error})"
+        ) from error
