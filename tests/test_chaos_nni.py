@@ -107,6 +107,9 @@ def test_ctrl_c_stops_the_experiment_and_exits_130_with_a_true_summary(tmp_path)
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            # A user's Ctrl-C reaches a foreground command; a shell starts background jobs (such as
+            # a test run with `&`) with SIGINT ignored, and Python then never raises KeyboardInterrupt.
+            preexec_fn=_foreground_sigint,
         )
         try:
             home = Path(env["HOME"]) / "nni-experiments"
@@ -115,7 +118,7 @@ def test_ctrl_c_stops_the_experiment_and_exits_130_with_a_true_summary(tmp_path)
                 journals = list(home.glob(f"*/checkpoint/{JOURNAL_DIR}/{VERDICTS_FILE}"))
                 return bool(journals) and any("report" in line for line in read_jsonl(journals[0]))
 
-            wait_until(reported, timeout=180, what="a first verdict")
+            wait_until(reported, timeout=600, what="a first verdict")
             run.send_signal(signal.SIGINT)
             stdout, stderr = run.communicate(timeout=180)
         finally:
@@ -163,3 +166,8 @@ def test_why_reads_past_damaged_journal_lines(bttackler_run, tmp_path):
         str(bttackler_run.experiment.directory), "DIR"
     )
     assert result.stderr.count("BTTackler skipped") == 3
+
+
+def _foreground_sigint() -> None:
+    """In the child before exec: SIGINT as in a foreground terminal command."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
