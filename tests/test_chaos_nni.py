@@ -83,8 +83,12 @@ def test_concurrent_tpe_survives_crashing_and_killed_trials(tmp_path, with_asses
     if not with_assessor:
         return
     for trial in experiment.trials:
-        judged = [v["report"] for v in experiment.verdicts if v["trial"] == trial.id]
-        expected = trial.stop_verdict["report"] if trial.stopped_by_bttackler else len(trial.intermediate)
+        judged = [v.report for v in experiment.verdicts if v.trial == trial.id]
+        expected = (
+            trial.stop_verdict.report
+            if trial.stop_verdict and trial.stopped_by_bttackler
+            else len(trial.intermediate)
+        )
         assert judged == list(range(1, expected + 1)), trial.id
     stopped = [t for t in experiment.trials if t.stopped_by_bttackler]
     fed = list(read_jsonl(experiment.directory / "checkpoint" / JOURNAL_DIR / TUNER_FEEDBACK_FILE))

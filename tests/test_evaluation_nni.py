@@ -35,8 +35,8 @@ def test_reading_an_experiment_gives_trials_results_and_verdicts(bttackler_run):
         if trial.status == "SUCCEEDED":
             assert isinstance(trial.final, float) and trial.stop_verdict is None
         else:
-            assert trial.final is None and trial.stop_verdict["stop"] and trial.last_value is not None
-    assert sum(1 for v in experiment.verdicts if v["stop"]) == sum(
+            assert trial.final is None and trial.stop_verdict.stop and trial.last_value is not None
+    assert sum(1 for v in experiment.verdicts if v.stop) == sum(
         t.stopped_by_bttackler for t in experiment.trials
     )
     assert load(experiment.id, home=Path(bttackler_run.env["HOME"])).id == experiment.id
@@ -47,19 +47,19 @@ def test_reading_an_experiment_gives_trials_results_and_verdicts(bttackler_run):
 def test_replay_finds_the_stops_the_live_assessor_made(bttackler_run):
     experiment = bttackler_run.experiment
     live = {
-        t.id: (t.stop_verdict["epoch"], t.stop_verdict["indicator"])
+        t.id: (t.stop_verdict.epoch, t.stop_verdict.reason.indicator)
         for t in experiment.trials
         if t.stop_verdict
     }
     replayed = replay(experiment)
-    assert live and {s.trial: (s.epoch, s.indicator) for s in replayed.stops} == live
+    assert live and {s.verdict.trial: (s.verdict.epoch, s.reason.indicator) for s in replayed.stops} == live
 
 
 def test_replay_of_a_run_without_early_stopping_shows_the_time_it_would_save(baseline_run):
     experiment = baseline_run.experiment
     result = replay(experiment)
     doomed = {t.id for t in experiment.trials if t.parameters["lr"] == 1e-7}
-    assert doomed and {s.trial for s in result.stops} == doomed
+    assert doomed and {s.verdict.trial for s in result.stops} == doomed
     assert all(s.indicator == "PLC" and s.epoch == 2 for s in result.stops)
     for stop in result.stops:
         trial = experiment.trial(stop.trial)

@@ -51,7 +51,8 @@ def test_bad_trials_stopped_with_reasons_shown_early_stopped_and_fed_to_tpe(btta
     for trial in stopped:
         verdict = trial.stop_verdict
         assert trial.status == "EARLY_STOPPED"  # the repair makes NNI record the assessor's kill
-        assert verdict["indicator"] == "PLC" and verdict["rule"] and verdict["threshold"] > verdict["value"]
+        reason = verdict.reason
+        assert reason.indicator == "PLC" and reason.rule and reason.threshold > reason.value
         assert trial.parameters["lr"] == 1e-7 and len(trial.intermediate) < 10
     assert all(t.parameters["lr"] > 1e-3 for t in succeeded)
     assert {t.status for t in experiment.trials} == {"EARLY_STOPPED", "SUCCEEDED"}
@@ -154,7 +155,7 @@ def test_registered_names_work_in_any_experiment_config(tmp_path):
         result = bttackler("run", str(config), env=env)
         assert result.returncode == 0, result.stdout + result.stderr
         experiment = only_experiment(env)
-        assert [t.stop_verdict["indicator"] for t in experiment.trials] == ["PLC", "PLC"]
+        assert [t.stop_verdict.reason.indicator for t in experiment.trials] == ["PLC", "PLC"]
         assert bttackler("register", "--undo", env=env).returncode == 0
         assert "BTTacklerTuner" not in nnictl("algo", "list", env=env)
 

@@ -70,8 +70,8 @@ def test_good_trial_succeeds_and_bad_trial_is_stopped_in_its_first_half(
     good, bad = trials[good_rate], trials[huge_rate]
     assert good.status == "SUCCEEDED" and len(good.intermediate) == EPOCHS and good.final is not None
     assert good.stop_verdict is None
-    assert bad.status == "EARLY_STOPPED" and bad.stop_verdict["epoch"] < EPOCHS / 2
-    assert bad.stop_verdict["indicator"] in ("AGV", "EAG")
+    assert bad.status == "EARLY_STOPPED" and bad.stop_verdict.epoch < EPOCHS / 2
+    assert bad.stop_verdict.reason.indicator in ("AGV", "EAG")
     assert not any(
         line.startswith("Traceback")
         for line in (directory / "log" / "dispatcher.log").read_text().splitlines()
