@@ -14,12 +14,12 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from nni.tools.package_utils import create_builtin_class_instance
 from nni.tuner import Tuner
 
 from .config import ConfigError
 from .feedback import ENDED_TRIALS, EndedTrial
 from .journal import TUNER_FEEDBACK_FILE, current_journal_dir, open_journal, read_jsonl
+from .tuners import build_tuner
 
 _logger = logging.getLogger("bttackler_nni")
 
@@ -58,7 +58,7 @@ class BTTacklerTuner(Tuner):
             )
         args = dict(tuner_args or {})
         try:
-            self._inner = create_builtin_class_instance(tuner, args, "tuners")
+            self._inner = build_tuner(tuner, args)
         except RuntimeError as error:
             raise ConfigError(
                 f"BTTacklerTuner classArgs.tuner = {tuner!r}: {error}. Fix: name a tuner from "
