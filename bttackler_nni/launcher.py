@@ -114,6 +114,7 @@ def check_config(config: dict[str, Any]) -> None:
                 _check_tuner_args(class_args)
         except (ConfigError, TypeError) as error:
             problems.append(f"{section}: {error}")
+    problems += _search_space_problems(config)
     if problems:
         raise LaunchError("\n".join(problems))
 
@@ -129,6 +130,23 @@ def _check_tuner_args(class_args: dict[str, Any]) -> None:
         BTTacklerTuner(**class_args)
     finally:
         nni_logger.setLevel(level)
+
+
+def _search_space_problems(config: dict[str, Any]) -> list[str]:
+    """What the extra tuners (GP, SMAC; see ``bttackler_nni.tuners``) would refuse at dispatcher start."""
+    from . import tuners
+
+    tuner_name = tuners.tuner_name_in(config.get("tuner") or {})
+    if tuner_name is None:
+        return []
+    try:
+        space = config.get("searchSpace")
+        if space is None:
+            space = json.loads(Path(config["searchSpaceFile"]).read_text(encoding="utf-8"))
+        tuners.check_search_space(tuner_name, space)
+    except (ConfigError, OSError, ValueError, KeyError) as error:
+        return [f"searchSpace: {error}"]
+    return []
 
 
 def free_port() -> int:

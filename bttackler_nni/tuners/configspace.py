@@ -76,9 +76,14 @@ class NNIConfigurationSpace:
         )
 
     def to_configuration(self, parameters: Mapping[str, Any]) -> Configuration:
-        """The configuration of NNI parameters; raises ``ValueError`` if they are not in the space."""
+        """The configuration of NNI parameters; raises ``ValueError`` if they are not in the space.
+
+        Not every legal value can be mapped back: a qlognormal value rounded down to 0 has no
+        logarithm, a normal value beyond the truncation is outside the space.
+        """
         try:
-            formatted = format_parameters(dict(parameters), self._specs)
+            active = {key: spec for key, spec in self._specs.items() if self._chosen(key, parameters)}
+            formatted = format_parameters(dict(parameters), active)
         except (KeyError, TypeError, ValueError) as error:
             raise ValueError(
                 f"parameters {dict(parameters)} do not fit the search space ({error})"
@@ -89,6 +94,21 @@ class NNIConfigurationSpace:
             raise ValueError(
                 f"parameters {dict(parameters)} lie outside the search space ({error})"
             ) from error
+
+    def _chosen(self, key: ParameterKey, parameters: Mapping[str, Any]) -> bool:
+        """Whether ``parameters`` chose every nested-choice option on the way to ``key``.
+
+        (NNI's ``format_parameters`` alone fails on a choice nested in an option not chosen.)
+        """
+        for depth, part in enumerate(key):
+            if isinstance(part, int):
+                chosen = _lookup(parameters, key[:depth])
+                if (
+                    not isinstance(chosen, Mapping)
+                    or chosen.get("_name") != self._specs[key[:depth]].values[part]["_name"]
+                ):
+                    return False
+        return True
 
 
 def _hyperparameter(spec: ParameterSpec) -> Any:
@@ -101,6 +121,14 @@ def _hyperparameter(spec: ParameterSpec) -> Any:
         spread = NORMAL_TRUNCATION_SIGMAS * spec.sigma
         return Float(name, (spec.mu - spread, spec.mu + spread), distribution=Normal(spec.mu, spec.sigma))
     return Float(name, (spec.low, spec.high))
+
+
+def _lookup(parameters: Mapping[str, Any], key: ParameterKey) -> Any:
+    value: Any = parameters
+    for part in key:
+        if isinstance(part, str):
+            value = value[part]
+    return value
 
 
 def _name(key: ParameterKey) -> str:

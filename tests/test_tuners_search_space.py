@@ -1,0 +1,170 @@
+"""The extra tuners' names, their search-space checks, and the check at dispatcher start."""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from bttackler_nni import BTTacklerTuner
+from bttackler_nni.launcher import LaunchError, check_config, load_config
+from bttackler_nni.tuners import (
+    SearchSpaceError,
+    build_tuner,
+    check_search_space,
+    tuner_name_in,
+)
+from bttackler_nni.tuners.gp import GPTuner
+from bttackler_nni.tuners.search_space import dispatcher_search_space
+from bttackler_nni.tuners.smac import SMACTuner
+
+NNI_MAIN = "/venv/lib/python3.11/site-packages/nni/__main__.py"  # as `python -m nni` sets it
+GOOD = {
+    "lr": {"_type": "loguniform", "_value": [1e-4, 0.1]},
+    "act": {"_type": "choice", "_value": ["a", "b"]},
+}
+NORMAL = {**GOOD, "wd": {"_type": "normal", "_value": [0.0, 1.0]}}
+NESTED = {
+    "layer": {
+        "_type": "choice",
+        "_value": [{"_name": "none"}, {"_name": "conv", "k": {"_type": "qnormal", "_value": [3, 1, 1]}}],
+    }
+}
+
+
+def dispatcher_argv(space) -> list[str]:
+    """The command line NNI 3.0 starts its dispatcher with (nni/__main__.py)."""
+    config = {"searchSpace": space, "trialConcurrency": 1, "tuner": {"name": "x"}}
+    return [NNI_MAIN, "--exp_params", base64.b64encode(json.dumps(config).encode()).decode()]
+
+
+@pytest.mark.parametrize(
+    "tuner, space, parameter, kind",
+    [
+        ("GP", NORMAL, "wd", "normal"),
+        ("GP", NESTED, "layer", "nested choice"),
+        ("SMAC", {**GOOD, "m": {"_type": "mutable_layer", "_value": [1]}}, "m", "mutable_layer"),
+        (
+            "SMAC",
+            {
+                "layer": {
+                    "_type": "choice",
+                    "_value": [{"_name": "a", "u": {"_type": "unif", "_value": [0, 1]}}],
+                }
+            },
+            "layer[a].u",
+            "unif",
+        ),
+    ],
+)
+def test_a_type_the_tuner_cannot_handle_is_one_line_naming_parameter_and_type(tuner, space, parameter, kind):
+    with pytest.raises(SearchSpaceError) as raised:
+        check_search_space(tuner, space)
+    message = str(raised.value)
+    assert "\n" not in message
+    assert f"parameter {parameter!r} has type {kind!r}" in message and f"the {tuner} tuner" in message
+
+
+def test_smac_takes_every_nni_type_and_nested_choices_gp_the_bounded_ones():
+    every = {
+        t: {"_type": t, "_value": [1, 2, 1] if t.startswith("q") else [1, 2]}
+        for t in (
+            "uniform",
+            "quniform",
+            "loguniform",
+            "qloguniform",
+            "normal",
+            "qnormal",
+            "lognormal",
+            "qlognormal",
+        )
+    }
+    every["r"] = {"_type": "randint", "_value": [1, 5]}
+    check_search_space("SMAC", {**every, **NESTED, **GOOD})
+    check_search_space("GP", {k: v for k, v in every.items() if "normal" not in k} | GOOD)
+    check_search_space("TPE", NORMAL)  # other tuners are NNI's business
+
+
+def test_a_malformed_spec_is_reported_with_its_path_and_nni_reason():
+    with pytest.raises(SearchSpaceError, match=r"parameter 'lr'.*must have high > low"):
+        check_search_space("GP", {"lr": {"_type": "uniform", "_value": [1, 0]}})
+    with pytest.raises(SearchSpaceError, match=r"parameter 'lr' must be an object"):
+        check_search_space("SMAC", {"lr": [0, 1]})
+
+
+def test_the_dispatcher_command_line_gives_the_search_space_and_nothing_else_does():
+    assert dispatcher_search_space(dispatcher_argv(GOOD)) == GOOD
+    assert dispatcher_search_space(["train.py", *dispatcher_argv(GOOD)[1:]]) is None
+    assert dispatcher_search_space([NNI_MAIN]) is None
+    assert dispatcher_search_space([NNI_MAIN, "--exp_params", "not base64 json"]) is None
+
+
+@pytest.mark.parametrize("tuner", ["GP", "SMAC"])
+def test_in_the_dispatcher_the_constructor_refuses_the_search_space(tuner, monkeypatch):
+    space = NORMAL if tuner == "GP" else {"m": {"_type": "mutable_layer", "_value": [1]}}
+    monkeypatch.setattr(sys, "argv", dispatcher_argv(space))
+    with pytest.raises(SearchSpaceError, match="has type"):
+        build_tuner(tuner, {})
+    with pytest.raises(SearchSpaceError, match="has type"):
+        BTTacklerTuner(tuner, {})  # wrapped: the same error, from the same place
+    monkeypatch.setattr(sys, "argv", dispatcher_argv(GOOD))
+    assert type(build_tuner(tuner, {})).__name__ == f"{tuner}Tuner"
+
+
+def test_names_build_our_tuners_and_leave_the_others_to_nni():
+    assert isinstance(build_tuner("GP", {"optimize_mode": "minimize"}), GPTuner)
+    assert isinstance(build_tuner("SMAC", {"seed": 1}), SMACTuner)
+    assert isinstance(BTTacklerTuner("GP", {}).inner, GPTuner)
+    assert type(build_tuner("TPE", {})).__module__.startswith("nni.algorithms")
+    with pytest.raises(RuntimeError):
+        build_tuner("NoSuchTuner", {})
+
+
+def test_the_tuner_section_names_our_tuner_in_every_way_of_use():
+    assert (
+        tuner_name_in({"className": "bttackler_nni.BTTacklerTuner", "classArgs": {"tuner": "SMAC"}}) == "SMAC"
+    )
+    assert tuner_name_in({"name": "BTTacklerTuner", "classArgs": {"tuner": "GP"}}) == "GP"
+    assert tuner_name_in({"className": "bttackler_nni.BTTacklerTuner"}) is None  # TPE by default
+    assert tuner_name_in({"className": "bttackler_nni.tuners.GPTuner"}) == "GP"
+    assert tuner_name_in({"className": "bttackler_nni.tuners.smac.SMACTuner"}) == "SMAC"
+    assert tuner_name_in({"name": "BTTacklerSMAC"}) == "SMAC"
+    assert tuner_name_in({"name": "GP"}) is None  # NNI's own, broken one
+
+
+def test_bad_class_args_fail_in_the_constructor_with_the_fix():
+    with pytest.raises(ValueError, match="utility = 'best'. Fix: one of ei, ucb, poi"):
+        GPTuner(utility="best")
+    with pytest.raises(ValueError, match="initial_configs = 0"):
+        SMACTuner(initial_configs=0)
+    with pytest.raises(TypeError):
+        build_tuner("SMAC", {"tpe_args": {}})
+
+
+def test_bttackler_check_reports_the_unsupported_parameter_before_launch(tmp_path):
+    (tmp_path / "space.json").write_text(json.dumps(NORMAL))
+    (tmp_path / "train.py").write_text("")
+    config = {
+        "searchSpaceFile": "space.json",
+        "trialCommand": "python train.py",
+        "trialConcurrency": 1,
+        "tuner": {"className": "bttackler_nni.BTTacklerTuner", "classArgs": {"tuner": "GP"}},
+        "trainingService": {"platform": "local"},
+    }
+    (tmp_path / "exp.yml").write_text(yaml.safe_dump(config))
+    with pytest.raises(LaunchError, match=r"searchSpace: search space parameter 'wd' has type 'normal'"):
+        check_config(load_config(tmp_path / "exp.yml"))
+    check_config(load_config(tmp_path / "exp.yml", ["tuner.classArgs.tuner=SMAC"]))
+
+
+def test_importing_the_package_imports_no_tuner_library():
+    code = (
+        "import sys, bttackler_nni, bttackler_nni.tuners; "
+        "print(sorted(m for m in ('smac', 'ConfigSpace', 'nni.algorithms.hpo.gp_tuner') if m in sys.modules))"
+    )
+    output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert output.strip() == "[]"
