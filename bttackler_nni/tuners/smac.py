@@ -20,6 +20,8 @@ Choices made for NNI's setting, where each configuration is trained once:
 - A non-finite result is skipped with a warning (SMAC's forest cannot take it).
 - SMAC's run files go to a temporary folder removed at exit; on ``nnictl resume`` NNI replays the
   finished trials through :meth:`import_data`. SMAC's own log lines below WARNING are not shown.
+- SMAC3 is imported when the search space arrives, not in the constructor (see
+  :mod:`.smac_session`).
 
 Needs the ``smac`` extra (``pyrfr``, SMAC's forest, is a C++ extension built with SWIG): see the
 README.
@@ -27,19 +29,21 @@ README.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import math
 import random
-import tempfile
 from collections.abc import Mapping
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nni.tuner import Tuner
 from nni.utils import extract_scalar_reward
 
 from ..config import ConfigError
 from .search_space import check_types, dispatcher_search_space
+
+if TYPE_CHECKING:
+    from .smac_session import SMACSession
 
 _logger = logging.getLogger("bttackler_nni")
 
@@ -55,22 +59,11 @@ SUPPORTED_TYPES = (
     "lognormal",
     "qlognormal",
 )
+REQUIRED_MODULES = ("smac", "ConfigSpace", "pyrfr")
 INSTALL_HINT = (
     "pip install swig && pip install --no-build-isolation pyrfr && pip install 'bttackler-nni[smac]' "
     "(needs a C++ compiler), or `make install` in a checkout"
 )
-
-try:
-    from ConfigSpace import Configuration
-    from smac import HyperparameterOptimizationFacade, Scenario
-    from smac.main.exceptions import ConfigurationSpaceExhaustedException
-    from smac.runhistory.dataclasses import TrialInfo, TrialValue
-
-    from .configspace import NNIConfigurationSpace
-except ImportError as missing:  # the optional extra is not installed
-    _MISSING: ImportError | None = missing
-else:
-    _MISSING = None
 
 
 class SMACTuner(Tuner):
@@ -78,7 +71,8 @@ class SMACTuner(Tuner):
 
     Args:
         optimize_mode: ``maximize`` or ``minimize`` the trials' ``default`` metric.
-        seed: seeds SMAC and the space's sampling; random when omitted.
+        seed: seeds SMAC and the space's sampling; random when omitted. SMAC3's choices also depend
+            on Python's string hashing, so a run repeats exactly only with ``PYTHONHASHSEED`` fixed.
         initial_configs: configurations of SMAC's initial (Sobol) design, before the forest proposes.
 
     Example experiment config::
@@ -91,25 +85,20 @@ class SMACTuner(Tuner):
     def __init__(
         self, optimize_mode: str = "maximize", seed: int | None = None, initial_configs: int = 10
     ) -> None:
-        if _MISSING is not None:
-            raise ConfigError(f"the SMAC tuner needs SMAC3 ({_MISSING}). Fix: {INSTALL_HINT}")
+        missing = [name for name in REQUIRED_MODULES if importlib.util.find_spec(name) is None]
+        if missing:
+            raise ConfigError(f"the SMAC tuner needs {', '.join(missing)}. Fix: {INSTALL_HINT}")
         if optimize_mode not in ("maximize", "minimize"):
             raise ConfigError(f"SMAC tuner optimize_mode = {optimize_mode!r}. Fix: maximize or minimize")
         if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or seed < 0):
             raise ConfigError(f"SMAC tuner seed = {seed!r}. Fix: a non-negative integer, or omit it")
         if not isinstance(initial_configs, int) or isinstance(initial_configs, bool) or initial_configs < 1:
-            raise ConfigError(
-                f"SMAC tuner initial_configs = {initial_configs!r}. Fix: an integer >= 1, e.g. 10"
-            )
+            raise ConfigError(f"SMAC tuner initial_configs = {initial_configs!r}. Fix: an integer >= 1")
         self._maximize = optimize_mode == "maximize"
         self._seed = seed if seed is not None else random.randrange(2**31)
         self._initial_configs = initial_configs
-        self._space: NNIConfigurationSpace | None = None
-        self._smac: HyperparameterOptimizationFacade | None = None
-        self._trial_seed = 0
-        self._exhausted = False
-        self._asked: dict[int, TrialInfo] = {}
-        self._folder: tempfile.TemporaryDirectory[str] | None = None
+        self._session: SMACSession | None = None
+        self._asked: dict[int, Any] = {}  # parameter id -> SMAC's TrialInfo
         smac_logger = logging.getLogger("smac")
         if smac_logger.level == logging.NOTSET:
             smac_logger.setLevel(logging.WARNING)
@@ -131,53 +120,32 @@ class SMACTuner(Tuner):
     def update_search_space(self, search_space: Mapping[str, Any]) -> None:
         """Start SMAC afresh on this space (NNI sends it once at start, again on `nnictl update`)."""
         self.check_search_space(search_space)
+        from .smac_session import SMACSession
+
         self._close()
-        self._space = NNIConfigurationSpace(search_space, seed=self._seed)
-        self._folder = tempfile.TemporaryDirectory(prefix="bttackler-smac-")
-        scenario = Scenario(
-            self._space.space,
-            deterministic=True,
-            n_trials=2**31 - 1,  # NNI decides when to stop; SMAC's budget must only not get in the way
-            seed=self._seed,
-            output_directory=Path(self._folder.name),
-        )
-        self._smac = HyperparameterOptimizationFacade(
-            scenario,
-            target_function=None,  # ask and tell: NNI runs the trials
-            initial_design=HyperparameterOptimizationFacade.get_initial_design(
-                scenario, n_configs=self._initial_configs
-            ),
-            intensifier=HyperparameterOptimizationFacade.get_intensifier(scenario, max_config_calls=1),
-            overwrite=True,
-            logging_level=False,  # leave logging to NNI's dispatcher
-        )
-        # SMAC's seed for every trial: its intensifier adopts the first seed it finds in its run
-        # history, so results told before the first ask use ours; later ones, the one SMAC chose.
-        self._trial_seed = self._seed
-        self._exhausted = False
+        self._session = SMACSession(search_space, self._seed, self._initial_configs)
         self._asked = {}
 
     def generate_parameters(self, parameter_id: int, **kwargs: Any) -> dict[str, Any]:
-        trial = self._ask()
+        trial, parameters = self._ready().ask()
         self._asked[parameter_id] = trial
-        return self._ready_space().to_parameters(trial.config)
+        return parameters
 
     def receive_trial_result(self, parameter_id: int, parameters: Any, value: Any, **kwargs: Any) -> None:
         """Tell SMAC the cost (the metric, negated when maximising); skip a non-finite one."""
         metric = extract_scalar_reward(value)
         trial = self._asked.pop(parameter_id, None)
         if not math.isfinite(metric):
-            _logger.warning(
-                "SMAC tuner: skipped the non-finite result %r of parameter %s", metric, parameter_id
-            )
+            _logger.warning("SMAC tuner: skipped parameter %s: non-finite result %r", parameter_id, metric)
             return
+        session = self._ready()
         if trial is None:  # a customised trial, or one SMAC did not propose
             try:
-                trial = TrialInfo(self._ready_space().to_configuration(parameters), seed=self._trial_seed)
+                trial = session.trial_of(parameters)
             except ValueError as error:
                 _logger.warning("SMAC tuner: skipped parameter %s: %s", parameter_id, error)
                 return
-        self._tell(trial, metric)
+        session.tell(trial, -metric if self._maximize else metric)
 
     def trial_end(self, parameter_id: int, success: bool, **kwargs: Any) -> None:
         """Forget a trial that ended without a result (it tells SMAC nothing)."""
@@ -194,36 +162,12 @@ class SMACTuner(Tuner):
     def _on_error(self) -> None:
         self._close()
 
-    def _ask(self) -> TrialInfo:
-        smac = self._ready_smac()
-        if not self._exhausted:
-            try:
-                trial = smac.ask()
-                self._trial_seed = trial.seed if trial.seed is not None else self._trial_seed
-                return trial
-            except (ConfigurationSpaceExhaustedException, StopIteration):
-                self._exhausted = True
-                _logger.info(
-                    "SMAC tuner: SMAC has no untried configuration left; sampling at random from now on"
-                )
-        config: Configuration = self._ready_space().space.sample_configuration()
-        return TrialInfo(config, seed=self._trial_seed)
-
-    def _tell(self, trial: TrialInfo, metric: float) -> None:
-        cost = -metric if self._maximize else metric
-        self._ready_smac().tell(trial, TrialValue(cost=cost), save=False)
-
-    def _ready_smac(self) -> HyperparameterOptimizationFacade:
-        if self._smac is None:
+    def _ready(self) -> SMACSession:
+        if self._session is None:
             raise RuntimeError("SMAC tuner: NNI sent no search space before asking for parameters")
-        return self._smac
-
-    def _ready_space(self) -> NNIConfigurationSpace:
-        if self._space is None:
-            raise RuntimeError("SMAC tuner: NNI sent no search space before asking for parameters")
-        return self._space
+        return self._session
 
     def _close(self) -> None:
-        if self._folder is not None:
-            self._folder.cleanup()
-            self._folder = None
+        if self._session is not None:
+            self._session.close()
+            self._session = None
