@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import base64
+import http.server
 import json
+import socket
 import subprocess
 import sys
+import threading
 
 import pytest
 import yaml
@@ -22,7 +25,6 @@ from bttackler_nni.tuners.gp import GPTuner
 from bttackler_nni.tuners.search_space import dispatcher_search_space
 from bttackler_nni.tuners.smac import SMACTuner
 
-NNI_MAIN = "/venv/lib/python3.11/site-packages/nni/__main__.py"  # as `python -m nni` sets it
 GOOD = {
     "lr": {"_type": "loguniform", "_value": [1e-4, 0.1]},
     "act": {"_type": "choice", "_value": ["a", "b"]},
@@ -36,10 +38,33 @@ NESTED = {
 }
 
 
-def dispatcher_argv(space) -> list[str]:
-    """The command line NNI 3.0 starts its dispatcher with (nni/__main__.py)."""
-    config = {"searchSpace": space, "trialConcurrency": 1, "tuner": {"name": "x"}}
-    return [NNI_MAIN, "--exp_params", base64.b64encode(json.dumps(config).encode()).decode()]
+@pytest.fixture
+def nni_manager():
+    """A stand-in for NNI's manager web server: serves ``/<prefix>/api/v1/nni/experiment`` on 127.0.0.1."""
+    served: dict = {}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = json.dumps({"id": "x", "params": {"searchSpace": served["space"]}}).encode()
+            found = self.path == f"{served['prefix']}/api/v1/nni/experiment"
+            self.send_response(200 if found else 404)
+            self.end_headers()
+            self.wfile.write(body if found else b"")
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+
+    def channel(space, prefix: str = "") -> str:
+        served.update(space=space, prefix=prefix)
+        return f"ws://127.0.0.1:{server.server_address[1]}{prefix}/tuner"
+
+    yield channel
+    server.shutdown()
+    thread.join()
 
 
 @pytest.mark.parametrize(
@@ -96,22 +121,32 @@ def test_a_malformed_spec_is_reported_with_its_path_and_nni_reason():
         check_search_space("SMAC", {"lr": [0, 1]})
 
 
-def test_the_dispatcher_command_line_gives_the_search_space_and_nothing_else_does():
-    assert dispatcher_search_space(dispatcher_argv(GOOD)) == GOOD
-    assert dispatcher_search_space(["train.py", *dispatcher_argv(GOOD)[1:]]) is None
-    assert dispatcher_search_space([NNI_MAIN]) is None
-    assert dispatcher_search_space([NNI_MAIN, "--exp_params", "not base64 json"]) is None
+def test_in_the_dispatcher_the_search_space_comes_from_nnis_manager(nni_manager):
+    assert dispatcher_search_space({"NNI_TUNER_COMMAND_CHANNEL": nni_manager(GOOD)}) == GOOD
+    assert dispatcher_search_space({"NNI_TUNER_COMMAND_CHANNEL": nni_manager(NORMAL, "/lab")}) == NORMAL
+    assert dispatcher_search_space({}) is None  # not NNI's dispatcher
+
+
+def test_without_the_manager_the_search_space_file_on_the_command_line_is_read(tmp_path):
+    (tmp_path / "space.json").write_text(json.dumps(GOOD))
+    config = {"searchSpaceFile": str(tmp_path / "space.json"), "trialConcurrency": 1}
+    argv = ["nni/__main__.py", "--exp_params", base64.b64encode(json.dumps(config).encode()).decode()]
+    with socket.socket() as closed:  # a port nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        environ = {"NNI_TUNER_COMMAND_CHANNEL": f"ws://127.0.0.1:{closed.getsockname()[1]}/tuner"}
+        assert dispatcher_search_space(environ, argv) == GOOD
+        assert dispatcher_search_space(environ, ["nni/__main__.py"]) is None
 
 
 @pytest.mark.parametrize("tuner", ["GP", "SMAC"])
-def test_in_the_dispatcher_the_constructor_refuses_the_search_space(tuner, monkeypatch):
+def test_in_the_dispatcher_the_constructor_refuses_the_search_space(tuner, nni_manager, monkeypatch):
     space = NORMAL if tuner == "GP" else {"m": {"_type": "mutable_layer", "_value": [1]}}
-    monkeypatch.setattr(sys, "argv", dispatcher_argv(space))
+    monkeypatch.setenv("NNI_TUNER_COMMAND_CHANNEL", nni_manager(space))
     with pytest.raises(SearchSpaceError, match="has type"):
         build_tuner(tuner, {})
     with pytest.raises(SearchSpaceError, match="has type"):
         BTTacklerTuner(tuner, {})  # wrapped: the same error, from the same place
-    monkeypatch.setattr(sys, "argv", dispatcher_argv(GOOD))
+    nni_manager(GOOD)
     assert type(build_tuner(tuner, {})).__name__ == f"{tuner}Tuner"
 
 

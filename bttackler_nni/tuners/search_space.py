@@ -1,12 +1,13 @@
-"""Search-space checks for the extra tuners, and the search space NNI hands its dispatcher at start.
+"""Search-space checks for the extra tuners, and the experiment's search space at dispatcher start.
 
 NNI 3.0 sends a tuner its search space only after the dispatcher has connected, and a tuner that
 raises then stops the dispatcher silently: the experiment stays RUNNING and never schedules a trial.
 A tuner that raises in its constructor instead makes NNI mark the experiment ERROR after 10 s
 ("Tuner did not connect in 10 seconds. Please check tuner (dispatcher) log."), with the reason in
-``dispatcher.log``. The dispatcher receives the whole experiment config, search space included, on
-its command line (``python -m nni --exp_params <base64 JSON>``), so the tuners read it there and
-check it in their constructors: a search space they cannot handle fails the experiment visibly.
+``dispatcher.log``. So the tuners fetch the search space themselves in their constructor and check
+it there. NNI 3.0 removes ``searchSpace`` from the config it passes its dispatcher
+(``python -m nni --exp_params <base64 JSON>``, see ``getMsgDispatcherCommand`` in nni_node), but
+its manager's REST API already serves the experiment, search space included, at that moment.
 """
 
 from __future__ import annotations
@@ -15,16 +16,24 @@ import argparse
 import base64
 import binascii
 import json
+import logging
+import os
+import re
 import sys
+import urllib.request
 from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import yaml
 from nni.common.hpo_utils.validation import common_search_space_types, validate_search_space
 
 from ..config import ConfigError
 
+_logger = logging.getLogger("bttackler_nni")
+
 NESTED_CHOICE = "nested choice"
+MANAGER_TIMEOUT_S = 5.0
 
 
 class SearchSpaceError(ConfigError):
@@ -54,27 +63,45 @@ def check_types(
             raise SearchSpaceError(f"search space parameter {path!r}: {error}") from error
 
 
-def dispatcher_search_space(argv: Sequence[str] | None = None) -> Mapping[str, Any] | None:
+def dispatcher_search_space(
+    environ: Mapping[str, str] | None = None, argv: Sequence[str] | None = None
+) -> Mapping[str, Any] | None:
     """The experiment's search space when this process is NNI's dispatcher, else ``None``.
 
-    NNI starts its dispatcher as ``python -m nni --exp_params <base64 of the experiment config as
-    JSON>``; the config's ``searchSpace`` holds the search space itself (nnictl reads
-    ``searchSpaceFile`` before it starts the experiment).
+    Asked of the NNI manager that started the dispatcher (its web server answers on the port of
+    ``NNI_TUNER_COMMAND_CHANNEL``, ``ws://localhost:<port>[/<prefix>]/tuner``); if it does not
+    answer, read from the config's ``searchSpaceFile`` on the dispatcher's command line (an
+    inline ``searchSpace`` is not there). ``None`` when neither works: the tuner then checks the
+    space when NNI sends it.
     """
-    argv = list(sys.argv if argv is None else argv)
-    if not argv or Path(argv[0]).parts[-2:] != ("nni", "__main__.py"):
+    channel = (os.environ if environ is None else environ).get("NNI_TUNER_COMMAND_CHANNEL")
+    if not channel:
         return None
+    return _space_from_manager(channel) or _space_from_file(sys.argv if argv is None else argv)
+
+
+def _space_from_manager(channel: str) -> Mapping[str, Any] | None:
+    url = re.sub(r"^ws", "http", channel.rstrip("/"))
+    url = re.sub(r"/tuner$", "/api/v1/nni/experiment", url)
+    try:
+        with urllib.request.urlopen(url, timeout=MANAGER_TIMEOUT_S) as response:
+            profile = json.loads(response.read().decode("utf-8"))
+        space = profile["params"]["searchSpace"]
+        return json.loads(space) if isinstance(space, str) else space
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        _logger.warning("could not read the search space from NNI's manager at %s: %s", url, error)
+        return None
+
+
+def _space_from_file(argv: Sequence[str]) -> Mapping[str, Any] | None:
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument("--exp_params")
-    known, _ = parser.parse_known_args(argv[1:])
-    if known.exp_params is None:
-        return None
+    known, _ = parser.parse_known_args(list(argv)[1:])
     try:
-        config = json.loads(base64.b64decode(known.exp_params))
-    except (binascii.Error, UnicodeDecodeError, json.JSONDecodeError):
-        return None  # NNI itself will fail on it, with its own message
-    space = config.get("searchSpace") if isinstance(config, Mapping) else None
-    return space if isinstance(space, Mapping) else None
+        config = json.loads(base64.b64decode(known.exp_params or ""))
+        return yaml.safe_load(Path(config["searchSpaceFile"]).read_text(encoding="utf-8"))
+    except (binascii.Error, OSError, ValueError, KeyError, TypeError, yaml.YAMLError):
+        return None
 
 
 def _parameters(space: Any, prefix: str = "") -> list[tuple[str, str, Mapping[str, Any]]]:
