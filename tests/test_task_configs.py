@@ -10,6 +10,7 @@ import pytest
 
 from bttackler_nni.launcher import check_config, load_config
 from bttackler_nni.tasks import cifar10_cnn, cifar10_lstm, ex96trans
+from bttackler_nni.tuners import check_search_space, tuner_name_in
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 ALL_YAMLS = sorted(CONFIGS.glob("*/*.yml"))
@@ -78,7 +79,9 @@ def test_each_task_ships_every_tuner_and_arm(task):
     rule = TASKS[task][2]
     names = {p.name for p in (CONFIGS / task).glob("*.yml")}
     assert names == {
-        f"{tuner}_{arm}.yml" for tuner in ("random", "tpe") for arm in ("baseline", "bttackler", rule)
+        f"{tuner}_{arm}.yml"
+        for tuner in ("random", "tpe", "gp", "smac")
+        for arm in ("baseline", "bttackler", rule)
     }
 
 
@@ -108,3 +111,16 @@ def test_bttackler_arms_feed_their_tuner():
         config = load_config(path)
         assert config["tuner"]["className"] == "bttackler_nni.BTTacklerTuner"
         assert config["assessor"]["className"] == "bttackler_nni.BTTacklerAssessor"
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted(CONFIGS.glob("*/gp_*.yml")) + sorted(CONFIGS.glob("*/smac_*.yml")),
+    ids=lambda p: f"{p.parent.name}/{p.name}",
+)
+def test_gp_and_smac_arms_use_the_working_tuners_not_nnis_broken_ones(path):
+    config = load_config(path)
+    assert tuner_name_in(config["tuner"]) == path.name.split("_")[0].upper()
+    check_search_space(
+        tuner_name_in(config["tuner"]), json.loads(Path(config["searchSpaceFile"]).read_text())
+    )
