@@ -12,7 +12,7 @@ from .launcher import LaunchError, check_config, create, load_config, nnictl, nn
 from .summary import explain_trial, summarize
 
 REGISTRATION_META = Path(__file__).with_name("nni_algorithms.yml")
-REGISTERED_NAMES = ("BTTackler", "BTTacklerTuner")
+REGISTERED_NAMES = ("BTTackler", "BTTacklerTuner", "BTTacklerGP", "BTTacklerSMAC")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -124,7 +124,8 @@ def _register(args: argparse.Namespace) -> int:
         print(nnictl("algo", "register", "--meta", str(REGISTRATION_META)).strip())
         print(
             "Use them in any experiment config: `assessor: {name: BTTackler}` and "
-            "`tuner: {name: BTTacklerTuner, classArgs: {tuner: TPE, tuner_args: {optimize_mode: maximize}}}`"
+            "`tuner: {name: BTTacklerTuner, classArgs: {tuner: TPE, tuner_args: {optimize_mode: maximize}}}` "
+            "(or tuner: GP, SMAC; plain: `tuner: {name: BTTacklerGP}`, `{name: BTTacklerSMAC}`)"
         )
     return 0
 
@@ -202,7 +203,9 @@ def _parser() -> argparse.ArgumentParser:
     comparison.add_argument("--out", help="output folder (default: ./bttackler-compare)")
     comparison.set_defaults(handler=_compare)
 
-    register = commands.add_parser("register", help="register BTTackler and BTTacklerTuner as NNI algorithms")
+    register = commands.add_parser(
+        "register", help="register BTTackler, BTTacklerTuner, BTTacklerGP and BTTacklerSMAC as NNI algorithms"
+    )
     register.add_argument("--undo", action="store_true", help="unregister them")
     register.set_defaults(handler=_register)
 

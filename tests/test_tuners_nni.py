@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
-from nni_harness import DIGITS_CONFIG, REPO, isolated_nni, wait_until
+from nni_harness import DIGITS_CONFIG, REPO, bttackler, isolated_nni, wait_until
 
 from bttackler_nni import nni_experiment
 from bttackler_nni.journal import JOURNAL_DIR, TUNER_FEEDBACK_FILE, read_jsonl
@@ -84,15 +84,19 @@ def test_wrapped_tuner_runs_to_done_and_learns_from_stopped_trials(tuner, tmp_pa
         assert set(trial.parameters) == set(SPACE) and trial.parameters["depth"] in (1, 2)
 
 
-@pytest.mark.parametrize("tuner", ["GP", "SMAC"])
-def test_plain_tuner_by_class_name_runs_to_done(tuner, tmp_path):
+@pytest.mark.parametrize(
+    "tuner, section",
+    [
+        ("GP", {"codeDirectory": str(REPO), "className": "bttackler_nni.tuners.GPTuner"}),
+        ("SMAC", {"name": "BTTacklerSMAC"}),  # after `bttackler register`
+    ],
+)
+def test_plain_tuner_by_class_name_or_registered_name_runs_to_done(tuner, section, tmp_path):
     with isolated_nni(tmp_path) as env:
+        if "name" in section:
+            assert bttackler("register", env=env).returncode == 0
         config = digits_config(tmp_path, SPACE, trials=4, epochs=3, concurrency=1)
-        config["tuner"] = {
-            "codeDirectory": str(REPO),
-            "className": f"bttackler_nni.tuners.{tuner}Tuner",
-            "classArgs": {"optimize_mode": "maximize", **TUNER_ARGS[tuner]},
-        }
+        config["tuner"] = {**section, "classArgs": {"optimize_mode": "maximize", **TUNER_ARGS[tuner]}}
         config["assessor"] = None
         experiment = run_to_the_end(config, env)
     assert "Traceback" not in dispatcher_log(experiment)
