@@ -142,9 +142,7 @@ class GPTuner(NNIGPTuner):
         """Record a result; a non-finite one, or parameters outside the space, is skipped with a warning."""
         metric = extract_scalar_reward(value)
         if not math.isfinite(metric):
-            _logger.warning(
-                "GP tuner: skipped the non-finite result %r of parameter %s", metric, parameter_id
-            )
+            _logger.warning("GP tuner: skipped parameter %s: non-finite result %r", parameter_id, metric)
             return
         try:
             encoded = {name: self._encode(name, v) for name, v in parameters.items()}
