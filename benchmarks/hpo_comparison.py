@@ -28,7 +28,8 @@ from typing import Any
 from bttackler_nni import nni_experiment
 from bttackler_nni.evaluation.reports import write_comparison
 from bttackler_nni.evaluation.results import trial_results
-from bttackler_nni.launcher import create, free_port, load_config, nnictl, nnictl_environment, stop, wait
+from bttackler_nni.experiment_config import load_config
+from bttackler_nni.launcher import create, free_port, nnictl, nnictl_environment, stop, wait
 
 REPO = Path(__file__).resolve().parents[1]
 DIGITS = REPO / "configs" / "digits" / "tpe_bttackler.yml"

@@ -19,7 +19,8 @@ from nni.assessor import Assessor, AssessResult
 from .config import AssessorConfig
 from .engine import Diagnoser, Verdict
 from .feedback import ENDED_TRIALS, EndedTrial
-from .journal import VERDICTS_FILE, current_journal_dir, open_journal, read_jsonl
+from .guard import contained
+from .journal import VERDICTS_FILE, current_journal_dir, open_journal, read_verdicts
 
 _logger = logging.getLogger("bttackler_nni")
 
@@ -55,7 +56,7 @@ class BTTacklerAssessor(Assessor):
 
     def assess_trial(self, trial_job_id: str, trial_history: list[Any]) -> AssessResult:
         """Judge the trial's latest report; ``AssessResult.Bad`` makes NNI stop it."""
-        try:
+        with contained(f"BTTacklerAssessor.assess_trial(trial {trial_job_id})", "the trial continues"):
             with self._lock:
                 already_stopped = trial_job_id in self._diagnoser.stopped
                 verdict = self._diagnoser.assess(trial_job_id, trial_history)
@@ -65,50 +66,51 @@ class BTTacklerAssessor(Assessor):
             if verdict.stop and not already_stopped:
                 _logger.info("BTTackler %s", verdict.explain())
             return AssessResult.Bad if verdict.stop else AssessResult.Good
-        except Exception:  # noqa: BLE001 - NNI's dispatcher dies on any exception here
-            _logger.exception("BTTackler could not assess trial %s; letting it continue", trial_job_id)
-            return AssessResult.Good
+        return AssessResult.Good
 
     def trial_end(self, trial_job_id: str, success: bool) -> None:
         """Forget the trial's per-trial memory and hand the ended trial to the tuner wrapper."""
-        try:
+        with contained(
+            f"BTTacklerAssessor.trial_end(trial {trial_job_id})", "the tuner wrapper is not told about it"
+        ):
             with self._lock:
                 verdict = self._diagnoser.stopped.get(trial_job_id)
                 parameter_id = self._diagnoser.parameter_id(trial_job_id)
                 self._diagnoser.trial_ended(trial_job_id)
             ENDED_TRIALS.post(_ended_trial(trial_job_id, parameter_id, None if success else verdict))
-        except Exception:  # noqa: BLE001
-            _logger.exception("BTTackler failed to close trial %s", trial_job_id)
 
     def load_checkpoint(self) -> None:
         """On ``nnictl resume``: rebuild peers, protection and stops from the verdict journal."""
-        try:
-            folder = current_journal_dir()
-            if folder is None:
-                return
-            with self._lock:
-                used = self._diagnoser.restore(
-                    line for line in read_jsonl(folder / VERDICTS_FILE) if "event" not in line
-                )
-                diagnoser = self._diagnoser
-                _logger.info(
-                    "BTTackler restored %d verdicts from %s: peer losses at %d epochs, "
-                    "%d protected trials, %d stopped trials",
-                    used,
-                    folder / VERDICTS_FILE,
-                    diagnoser.peers.epochs(),
-                    len(diagnoser.protected_trials),
-                    len(diagnoser.stopped),
-                )
-        except Exception:  # noqa: BLE001
-            _logger.exception("BTTackler could not restore its state; starting empty")
+        folder = current_journal_dir()
+        if folder is None:
+            return
+        with (
+            contained("BTTacklerAssessor.load_checkpoint", "it starts with no memory of earlier trials"),
+            self._lock,
+        ):
+            used = self._diagnoser.restore(
+                Verdict.from_json(line)
+                for line in read_verdicts(folder / VERDICTS_FILE)
+                if "event" not in line
+            )
+            diagnoser = self._diagnoser
+            _logger.info(
+                "BTTackler restored %d verdicts from %s: peer losses at %d epochs, "
+                "%d protected trials, %d stopped trials",
+                used,
+                folder / VERDICTS_FILE,
+                diagnoser.peers.epochs(),
+                len(diagnoser.protected_trials),
+                len(diagnoser.stopped),
+            )
 
     def save_checkpoint(self) -> None:
         """Nothing to do: every verdict is already on disk (and NNI 3.0 never calls this)."""
 
     def _on_exit(self) -> None:
         if self._journal is not None:
-            self._journal.close()
+            with contained("BTTacklerAssessor._on_exit", "the dispatcher exits anyway"):
+                self._journal.close()
             self._journal = None
 
     def _append(self, line: dict[str, Any]) -> None:

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from . import nni_experiment, nni_repair
-from .launcher import LaunchError, check_config, create, load_config, nnictl, nnictl_environment, stop, wait
+from .experiment_config import ExperimentConfigError, check_config, load_config
+from .launcher import LaunchError, RunningExperiment, create, nnictl, nnictl_environment, stop, wait
 from .summary import explain_trial, summarize
 
 REGISTRATION_META = Path(__file__).with_name("nni_algorithms.yml")
 REGISTERED_NAMES = ("BTTackler", "BTTacklerTuner", "BTTacklerGP", "BTTacklerSMAC")
+INTERRUPTED = 130
+"""Exit status after Ctrl-C (128 + SIGINT), as shells report it."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -20,12 +24,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.handler(args) or 0)
-    except (LaunchError, nni_experiment.ExperimentNotFound, nni_repair.RepairError, KeyError) as error:
+    except (
+        LaunchError,
+        ExperimentConfigError,
+        nni_experiment.ExperimentNotFound,
+        nni_repair.RepairError,
+        KeyError,
+    ) as error:
         print(f"bttackler: {error}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("\nbttackler: interrupted", file=sys.stderr)
+        return INTERRUPTED
 
 
 def _run(args: argparse.Namespace) -> int:
+    """Create, watch, stop and summarise; 1 when every trial failed, 130 on Ctrl-C."""
     config = load_config(args.config, args.set)
     check_config(config)
     env = nnictl_environment()
@@ -34,23 +48,46 @@ def _run(args: argparse.Namespace) -> int:
         f"Experiment {experiment.id} started; web UI {experiment.url}; files in {experiment.directory}",
         flush=True,
     )
-    status = "interrupted"
+    status, interrupted = "interrupted", False
     try:
         status = wait(experiment, args.timeout, on_progress=lambda line: print(line, flush=True))
+    except KeyboardInterrupt:
+        interrupted = True
+        print("\nInterrupted.", file=sys.stderr, flush=True)
     finally:
-        if not args.keep:
+        finished = _stop_and_summarise(experiment, env, args.keep, status)
+    if args.keep:
+        print(f"\nThe experiment keeps running: `nnictl stop {experiment.id}` when done.")
+    if interrupted:
+        return INTERRUPTED
+    if finished is not None and finished.trials and all(t.status == "FAILED" for t in finished.trials):
+        print(f"bttackler: every trial of {experiment.id} failed; see their logs above", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _stop_and_summarise(
+    experiment: RunningExperiment, env: dict[str, str], keep: bool, status: str
+) -> nni_experiment.Experiment | None:
+    """Stop the experiment (a second Ctrl-C cannot cut that short) and print its summary."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        if not keep:
+            print(f"Stopping {experiment.id}...", file=sys.stderr, flush=True)
             try:
                 stop(experiment, env)
             except LaunchError as error:
                 print(f"bttackler: could not stop {experiment.id}: {error}", file=sys.stderr)
         try:
-            print()
-            print(summarize(nni_experiment.load(experiment.directory), status))
+            finished = nni_experiment.load(experiment.directory)
         except (nni_experiment.ExperimentNotFound, OSError) as error:
             print(f"bttackler: no summary: {error}", file=sys.stderr)
-    if args.keep:
-        print(f"\nThe experiment keeps running: `nnictl stop {experiment.id}` when done.")
-    return 0
+            return None
+        print()
+        print(summarize(finished, status), flush=True)
+        return finished
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _check(args: argparse.Namespace) -> int:

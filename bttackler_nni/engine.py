@@ -101,28 +101,36 @@ class Verdict:
 
     @classmethod
     def from_json(cls, line: Mapping[str, Any]) -> Verdict:
-        """Inverse of :meth:`to_json`."""
+        """Inverse of :meth:`to_json`; raises ``ValueError`` naming the first field that is not valid."""
+        stop = _field(line, "stop", bool)
         reason = None
-        if line.get("indicator") in INDICATORS_BY_ID:
+        if stop:
+            indicator = line.get("indicator")
+            if indicator not in INDICATORS_BY_ID:
+                raise ValueError(f"a stop verdict must name a known indicator, not {indicator!r}")
             reason = Firing(
-                line["indicator"],
+                indicator,
                 str(line.get("rule", "")),
-                _number_from_json(line.get("value")),
-                _number_from_json(line.get("threshold")),
+                _number_from_json(line.get("value"), "value"),
+                _number_from_json(line.get("threshold"), "threshold"),
             )
+        fired = line.get("fired", [])
+        if not isinstance(fired, list) or not all(isinstance(f, str) for f in fired):
+            raise ValueError(f"fired must be a list of indicator ids, not {fired!r}")
+        problems = line.get("problems", [])
         return cls(
-            trial=str(line["trial"]),
-            report=int(line["report"]),
-            epoch=int(line["epoch"]),
-            stop=bool(line["stop"]),
+            trial=_field(line, "trial", str),
+            report=_count(line, "report", minimum=1),
+            epoch=_count(line, "epoch", minimum=0),
+            stop=stop,
             reason=reason,
-            fired=tuple(line.get("fired", ())),
+            fired=tuple(fired),
             protected=bool(line.get("protected", False)),
-            train_loss=_number_from_json(line.get("train_loss")),
-            default=_number_from_json(line.get("default")),
-            max_epochs=line.get("max_epochs"),
-            parameter_id=line.get("parameter_id"),
-            problems=tuple(line.get("problems", ())),
+            train_loss=_number_from_json(line.get("train_loss"), "train_loss"),
+            default=_number_from_json(line.get("default"), "default"),
+            max_epochs=_count(line, "max_epochs", minimum=1, optional=True),
+            parameter_id=_count(line, "parameter_id", minimum=0, optional=True),
+            problems=tuple(str(p) for p in problems) if isinstance(problems, list) else (),
         )
 
 
@@ -267,17 +275,10 @@ class Diagnoser:
         """Forget a finished trial's parsed reports and streaks; its peer losses, protection and stop stay."""
         self._trials.pop(trial, None)
 
-    def restore(self, journal: Iterable[Mapping[str, Any]]) -> int:
-        """Rebuild cross-trial state from verdict-journal lines (see :meth:`Verdict.to_json`).
-
-        Returns the number of lines used. Lines that are not verdicts are skipped.
-        """
+    def restore(self, verdicts: Iterable[Verdict]) -> int:
+        """Rebuild cross-trial state from earlier verdicts (the verdict journal); returns how many."""
         used = 0
-        for line in journal:
-            try:
-                verdict = Verdict.from_json(line)
-            except (KeyError, TypeError, ValueError):
-                continue
+        for verdict in verdicts:
             used += 1
             self._peers.add(verdict.trial, verdict.epoch, verdict.train_loss)
             if verdict.protected and self.config.sticky_protection:
@@ -326,7 +327,36 @@ def _json_number(value: float | None) -> float | str | None:
     return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
 
 
-def _number_from_json(value: Any) -> float | None:
+_NON_FINITE_JSON = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+
+
+def _number_from_json(value: Any, name: str) -> float | None:
+    """A number written by :func:`_json_number`; ``ValueError`` for anything else."""
     if value is None:
         return None
-    return float(value)
+    if isinstance(value, str) and value in _NON_FINITE_JSON:
+        return _NON_FINITE_JSON[value]
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        try:
+            number = float(value)
+        except OverflowError:
+            raise ValueError(f"{name} {value!r:.30} is too large") from None
+        if math.isfinite(number):
+            return number
+    raise ValueError(f"{name} must be a number, not {value!r:.40}")
+
+
+def _field(line: Mapping[str, Any], name: str, kind: type) -> Any:
+    value = line.get(name)
+    if not isinstance(value, kind) or (kind is str and not value):
+        raise ValueError(f"{name} must be a {kind.__name__}, not {value!r:.40}")
+    return value
+
+
+def _count(line: Mapping[str, Any], name: str, minimum: int, optional: bool = False) -> Any:
+    value = line.get(name)
+    if value is None and optional:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum or value > 2**53:
+        raise ValueError(f"{name} must be a whole number >= {minimum}, not {value!r:.40}")
+    return value

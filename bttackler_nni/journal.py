@@ -1,4 +1,4 @@
-"""Append-only JSON-lines files under the experiment's checkpoint directory.
+"""Append-only JSON-lines files under the experiment's checkpoint directory, that survive anything.
 
 ``<experiment dir>/checkpoint/bttackler/verdicts.jsonl`` holds one line per assessor verdict (and a
 ``start`` line per dispatcher start); it is both the audit trail a person reads to learn why a
@@ -6,18 +6,27 @@ trial stopped and the state the assessor rebuilds itself from on ``nnictl resume
 calls ``save_checkpoint``). ``tuner_feedback.jsonl`` holds each result the tuner wrapper fed to its
 tuner for a stopped trial. Every line is flushed as it is written, so a dispatcher crash loses
 nothing already decided.
+
+Both files are read back on resume, so a damaged file must never cost more than its damaged lines:
+
+- reading skips, with one warning each, a line that is not UTF-8, not JSON, not a JSON object, or
+  holds a bare non-finite number (we write NaN and Infinity as strings), and keeps every other line;
+- a file that cannot be read (a directory in its place, no permission) reads as empty, with a warning;
+- appending first ends a torn last line (a crash mid-write), so the next line is never merged into it;
+- a file that cannot be written degrades to logging each line, and writing never raises.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-_logger = logging.getLogger(__name__)
+_logger = logging.getLogger("bttackler_nni")
 
 JOURNAL_DIR = "bttackler"
 VERDICTS_FILE = "verdicts.jsonl"
@@ -36,23 +45,37 @@ def current_journal_dir() -> Path | None:
 
 
 class JsonlJournal:
-    """An append-only JSON-lines file, flushed after every line."""
+    """An append-only JSON-lines file, flushed after every line; ``append`` never raises."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - kept open for the process
+        self._file = open(self.path, "ab")  # noqa: SIM115 - kept open for the process
+        if self._file.tell() > 0 and not _ends_with_newline(self.path):
+            self._file.write(b"\n")  # end a line torn by a crash, so it stays one bad line
+            self._file.flush()
+        self._failed = False
 
     def append(self, line: dict[str, Any]) -> None:
-        self._file.write(json.dumps(line, default=str) + "\n")
-        self._file.flush()
+        """Write one line; if that fails, log it instead (warning once, then the lines at INFO)."""
+        try:
+            text = json.dumps(line, default=str, allow_nan=False)
+            self._file.write(text.encode("utf-8") + b"\n")
+            self._file.flush()
+        except (OSError, ValueError, TypeError) as error:
+            if not self._failed:
+                self._failed = True
+                _logger.warning(
+                    "BTTackler cannot write %s (%s); its lines go to this log instead", self.path, error
+                )
+            _logger.info("BTTackler %s line: %r", self.path.name, line)
 
     def close(self) -> None:
         self._file.close()
 
 
 def open_journal(name: str) -> JsonlJournal | None:
-    """Open journal ``name`` of the current experiment; ``None`` outside NNI or when it cannot be written."""
+    """Open journal ``name`` of the current experiment; ``None`` outside NNI or when it cannot be opened."""
     folder = current_journal_dir()
     if folder is None:
         return None
@@ -60,22 +83,74 @@ def open_journal(name: str) -> JsonlJournal | None:
         return JsonlJournal(folder / name)
     except OSError as error:
         _logger.warning(
-            "BTTackler cannot write its journal %s (%s); continuing without it", folder / name, error
+            "BTTackler cannot open its journal %s (%s); continuing without it: verdicts and stops are "
+            "still logged here",
+            folder / name,
+            error,
         )
         return None
 
 
 def read_jsonl(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
-    """Yield each JSON object of a journal; a torn or foreign line (e.g. after a crash) is skipped."""
+    """Yield each JSON object of a journal, skipping damaged lines with one warning each (see above)."""
     path = Path(path)
     if not path.exists():
         return
-    with open(path, encoding="utf-8") as lines:
-        for number, text in enumerate(lines, start=1):
-            try:
-                line = json.loads(text)
-            except ValueError:
-                _logger.warning("skipping unreadable line %d of %s", number, path)
-                continue
-            if isinstance(line, dict):
-                yield line
+    try:
+        with open(path, "rb") as stream:
+            data = stream.read()
+    except OSError as error:
+        _logger.warning("BTTackler cannot read %s (%s); reading it as empty", path, error)
+        return
+    for number, raw in enumerate(data.split(b"\n"), start=1):
+        if not raw.strip():
+            continue
+        try:
+            line = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant, parse_float=_finite_float)
+        except (UnicodeDecodeError, ValueError) as error:
+            _logger.warning("BTTackler skipped unreadable line %d of %s (%s)", number, path, _short(error))
+            continue
+        if not isinstance(line, dict):
+            _logger.warning("BTTackler skipped line %d of %s: not a JSON object", number, path)
+            continue
+        yield line
+
+
+def read_verdicts(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
+    """The verdict journal's lines: ``start`` events, and verdicts that parse (others skipped, warned)."""
+    from .engine import Verdict
+
+    for line in read_jsonl(path):
+        if "event" in line:
+            yield line
+            continue
+        try:
+            Verdict.from_json(line)
+        except ValueError as error:
+            _logger.warning(
+                "BTTackler skipped a verdict of trial %r in %s: %s", line.get("trial"), path, _short(error)
+            )
+            continue
+        yield line
+
+
+def _ends_with_newline(path: Path) -> bool:
+    with open(path, "rb") as stream:
+        stream.seek(-1, os.SEEK_END)
+        return stream.read(1) == b"\n"
+
+
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"bare {name} (non-finite numbers are written as strings)")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text[:20]} is out of range")
+    return value
+
+
+def _short(error: Exception) -> str:
+    text = str(error)
+    return text if len(text) <= 120 else text[:117] + "..."

@@ -16,6 +16,7 @@ to the experiment directory is accepted too.
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ from typing import Any
 
 import nni
 
-from .journal import VERDICTS_FILE, journal_dir_of_experiment, read_jsonl
+from .journal import VERDICTS_FILE, journal_dir_of_experiment, read_verdicts
 
 TERMINAL_STATUSES = frozenset({"SUCCEEDED", "FAILED", "USER_CANCELED", "SYS_CANCELED", "EARLY_STOPPED"})
 
@@ -65,7 +66,10 @@ class Trial:
         for value in ([self.final] if self.final is not None else []) + self.intermediate[::-1]:
             metric = value.get("default") if isinstance(value, dict) else value
             if isinstance(metric, (int, float)) and not isinstance(metric, bool):
-                return float(metric)
+                try:
+                    return float(metric)
+                except OverflowError:  # an integer too large for a float
+                    return math.copysign(math.inf, metric)
         return None
 
     @property
@@ -85,6 +89,22 @@ class Experiment:
     verdicts: list[dict[str, Any]]
     assessor_settings: dict[str, Any] | None = None
     """The BTTackler settings the experiment's assessor ran with (from its journal), if it had one."""
+    registry_status: str | None = None
+    """The experiment's status in NNI's registry (``STOPPED`` once stopped), when it is registered."""
+
+    @property
+    def stopped(self) -> bool:
+        """Whether the experiment was stopped: its trials still marked RUNNING were killed then."""
+        return self.registry_status == "STOPPED"
+
+    def trial_log_dir(self, trial_id: str) -> Path | None:
+        """Where NNI keeps the trial's ``trial.log`` and ``trial.stderr`` (local training service only)."""
+        platform = (self.config.get("trainingService") or {}).get("platform")
+        return (
+            self.directory / "environments" / "local-env" / "trials" / trial_id
+            if platform == "local"
+            else None
+        )
 
     @property
     def optimize_mode(self) -> str:
@@ -109,10 +129,9 @@ def locate(experiment: str | Path, home: Path | None = None) -> Path:
     root = (home or Path.home()) / "nni-experiments"
     searched = [root / str(experiment)]
     registry = root / ".experiment"
-    if registry.exists():
-        entry = json.loads(registry.read_text(encoding="utf-8")).get(str(experiment))
-        if isinstance(entry, dict) and entry.get("logDir"):
-            searched.insert(0, Path(entry["logDir"]) / str(experiment))
+    entry = _registry_entry(str(experiment), home)
+    if entry.get("logDir"):
+        searched.insert(0, Path(entry["logDir"]) / str(experiment))
     for path in searched:
         if (path / "db" / "nni.sqlite").exists():
             return path
@@ -121,6 +140,19 @@ def locate(experiment: str | Path, home: Path | None = None) -> Path:
         f"(and NNI's registry {registry}). Give the experiment id shown by `nnictl experiment list --all` "
         f"or the path of its directory."
     )
+
+
+def _registry_entry(experiment_id: str, home: Path | None) -> dict[str, Any]:
+    """The experiment's entry in NNI's registry ``~/nni-experiments/.experiment`` ({} if none/unreadable).
+
+    NNI rewrites that file in place, so it can be caught half-written: that reads as no entry.
+    """
+    registry = (home or Path.home()) / "nni-experiments" / ".experiment"
+    try:
+        entry = json.loads(registry.read_text(encoding="utf-8")).get(experiment_id)
+    except (OSError, ValueError, AttributeError):
+        return {}
+    return entry if isinstance(entry, dict) else {}
 
 
 def load(experiment: str | Path, home: Path | None = None) -> Experiment:
@@ -146,7 +178,7 @@ def load(experiment: str | Path, home: Path | None = None) -> Experiment:
     start_time = start_ms / 1000
     trials = _trials_from_events(events, start_time)
     _attach_metrics(trials, metrics, start_time)
-    journal = list(read_jsonl(journal_dir_of_experiment(directory) / VERDICTS_FILE))
+    journal = list(read_verdicts(journal_dir_of_experiment(directory) / VERDICTS_FILE))
     verdicts = [line for line in journal if "event" not in line]
     settings = next((line.get("config") for line in journal if line.get("event") == "start"), None)
     for verdict in verdicts:
@@ -157,7 +189,10 @@ def load(experiment: str | Path, home: Path | None = None) -> Experiment:
         ):
             trials[verdict["trial"]].stop_verdict = verdict
     ordered = sorted(trials.values(), key=lambda t: (t.sequence if t.sequence is not None else 1 << 30, t.id))
-    return Experiment(experiment_id, directory, start_time, json.loads(params), ordered, verdicts, settings)
+    status = _registry_entry(experiment_id, home).get("status")
+    return Experiment(
+        experiment_id, directory, start_time, json.loads(params), ordered, verdicts, settings, status
+    )
 
 
 def _trials_from_events(events: Iterable[tuple], start_time: float) -> dict[str, Trial]:

@@ -62,30 +62,57 @@ def state(path: Path | None = None) -> RepairState:
     """Whether the installed file is NNI's original or repaired; raises :class:`RepairError` otherwise."""
     _check_version()
     path = path or compat_js_path()
-    text = path.read_text(encoding="utf-8")
-    if text.count(_REPAIRED) == 1:
+    text, newline = _read(path)
+    if text.count(_with_newline(_REPAIRED, newline)) == 1:
         return RepairState.REPAIRED
-    if text.count(_ORIGINAL) == 1:
+    if text.count(_with_newline(_ORIGINAL, newline)) == 1:
         return RepairState.ORIGINAL
     raise RepairError(f"{path} does not contain NNI 3.0's cancelTrialJob as expected; refusing to touch it")
 
 
 def apply(path: Path | None = None) -> bool:
     """Repair the race; returns ``False`` when it was already repaired."""
-    path = path or compat_js_path()
-    if state(path) is RepairState.REPAIRED:
-        return False
-    _write_atomically(path, path.read_text(encoding="utf-8").replace(_ORIGINAL, _REPAIRED))
-    return True
+    return _replace(path or compat_js_path(), _ORIGINAL, _REPAIRED, RepairState.REPAIRED)
 
 
 def revert(path: Path | None = None) -> bool:
     """Undo the repair; returns ``False`` when the file was already NNI's original."""
-    path = path or compat_js_path()
-    if state(path) is RepairState.ORIGINAL:
+    return _replace(path or compat_js_path(), _REPAIRED, _ORIGINAL, RepairState.ORIGINAL)
+
+
+def _replace(path: Path, old: str, new: str, goal: RepairState) -> bool:
+    """Put the file in state ``goal``; the file keeps its line endings, a symlink stays a symlink."""
+    if state(path) is goal:
         return False
-    _write_atomically(path, path.read_text(encoding="utf-8").replace(_REPAIRED, _ORIGINAL))
+    target = path.resolve()
+    text, newline = _read(target)
+    changed = text.replace(_with_newline(old, newline), _with_newline(new, newline))
+    try:
+        _write_atomically(target, changed.encode("utf-8"))
+    except OSError as error:
+        raise RepairError(
+            f"cannot write {target} ({error.strerror}); run as the owner of NNI's install"
+        ) from None
     return True
+
+
+def _read(path: Path) -> tuple[str, str]:
+    """The file's text, exactly (no newline translation), and its line ending."""
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise RepairError(f"cannot read {path} ({error.strerror})") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise RepairError(
+            f"{path} is not UTF-8 text, so not NNI 3.0's compat.js; refusing to touch it"
+        ) from None
+    return text, "\r\n" if "\r\n" in text else "\n"
+
+
+def _with_newline(code: str, newline: str) -> str:
+    return code.replace("\n", newline)
 
 
 def _check_version() -> None:
@@ -97,8 +124,8 @@ def _check_version() -> None:
         )
 
 
-def _write_atomically(path: Path, text: str) -> None:
+def _write_atomically(path: Path, data: bytes) -> None:
     temporary = path.with_name(path.name + ".bttackler-tmp")
-    temporary.write_text(text, encoding="utf-8")
+    temporary.write_bytes(data)
     shutil.copymode(path, temporary)
     temporary.replace(path)

@@ -62,8 +62,22 @@ DEAD_SHARE = "dead_share"
 MAX_LAYERS = 4096
 """Per-layer lists longer than this are treated as malformed (the Reporter groups layers to fit)."""
 
+MAX_COUNT = 10**9
+"""Epoch counts above this are treated as malformed."""
+
 _METRIC_KEYS = (DEFAULT, TRAIN_LOSS, VAL_LOSS, TRAIN_ACC, VAL_ACC)
 _SCALAR_STAT_KEYS = (GRAD_MEDIAN, GRAD_RATIO_MEDIAN, ZERO_GRAD_SHARE, DEAD_ACTIVATION_SHARE)
+_SHARE = (0.0, 1.0)
+_NON_NEGATIVE = (0.0, math.inf)
+_SCALAR_RANGES = {
+    GRAD_MEDIAN: _NON_NEGATIVE,
+    GRAD_RATIO_MEDIAN: _NON_NEGATIVE,
+    ZERO_GRAD_SHARE: _SHARE,
+    DEAD_ACTIVATION_SHARE: _SHARE,
+}
+_LIST_RANGES = {GRAD: _NON_NEGATIVE, ZERO_SHARE: _SHARE, DEAD_SHARE: _SHARE}
+"""What a statistic can be: ``g`` is a mean of absolute values, shares are shares. NaN and +-Inf
+are not out of range here: they are AGV's finding."""
 
 
 @dataclass(frozen=True)
@@ -138,17 +152,17 @@ def parse_record(raw: Any) -> tuple[EpochRecord, list[str]]:
         The parsed record and a list of human-readable problems (values that were ignored).
     """
     if _is_number(raw):
-        return EpochRecord(default=float(raw)), []
+        return EpochRecord(default=_as_float(raw)), []
     if not isinstance(raw, Mapping):
         return EpochRecord(), [f"report is a {type(raw).__name__}, not a dict or a number"]
     problems: list[str] = []
     fields: dict[str, Any] = {}
     for key in _METRIC_KEYS:
         fields[key] = _read_number(raw, key, problems)
-    for key in (EPOCH, MAX_EPOCHS):
-        fields[key] = _read_count(raw, key, problems)
+    fields[EPOCH] = _read_count(raw, EPOCH, problems)
+    fields[MAX_EPOCHS] = _read_count(raw, MAX_EPOCHS, problems, minimum=1)
     fields[NONFINITE] = _read_flag(raw, NONFINITE, problems)
-    scalars = {key: _read_number(raw, key, problems) for key in _SCALAR_STAT_KEYS}
+    scalars = {key: _read_number(raw, key, problems, _SCALAR_RANGES[key]) for key in _SCALAR_STAT_KEYS}
 
     layers = _read_group(raw, LAYERS, (GRAD, ZERO_SHARE), problems)
     grad = layers.get(GRAD)
@@ -192,23 +206,42 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
 
 
-def _read_number(raw: Mapping, key: str, problems: list[str]) -> float | None:
-    value = raw.get(key)
-    if value is None:
-        return None
-    if _is_number(value):
+def _as_float(value: Any) -> float:
+    """``float(value)``, with an integer too large for a float read as +-inf (a non-finite value)."""
+    try:
         return float(value)
-    problems.append(f"{key} is {_describe(value)}, not a number")
-    return None
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
 
 
-def _read_count(raw: Mapping, key: str, problems: list[str]) -> int | None:
+def _out_of_range(value: float, bounds: tuple[float, float]) -> bool:
+    """Finite and outside ``bounds`` (a non-finite value is AGV's finding, not malformed input)."""
+    return math.isfinite(value) and not bounds[0] <= value <= bounds[1]
+
+
+def _read_number(
+    raw: Mapping, key: str, problems: list[str], bounds: tuple[float, float] | None = None
+) -> float | None:
     value = raw.get(key)
     if value is None:
         return None
-    if _is_number(value) and math.isfinite(value) and float(value).is_integer() and value >= 0:
+    if not _is_number(value):
+        problems.append(f"{key} is {_describe(value)}, not a number")
+        return None
+    number = _as_float(value)
+    if bounds is not None and _out_of_range(number, bounds):
+        problems.append(f"{key} is {_describe(value)}, outside [{bounds[0]:g}, {bounds[1]:g}]")
+        return None
+    return number
+
+
+def _read_count(raw: Mapping, key: str, problems: list[str], minimum: int = 0) -> int | None:
+    value = raw.get(key)
+    if value is None:
+        return None
+    if _is_number(value) and minimum <= value <= MAX_COUNT and float(value).is_integer():
         return int(value)
-    problems.append(f"{key} is {_describe(value)}, not a whole number >= 0")
+    problems.append(f"{key} is {_describe(value)}, not a whole number >= {minimum}")
     return None
 
 
@@ -249,7 +282,13 @@ def _read_number_list(value: Any, label: str, problems: list[str]) -> np.ndarray
     if not all(_is_number(item) for item in value):
         problems.append(f"{label} holds values that are not numbers")
         return None
-    return np.asarray(value, dtype=np.float64)
+    array = np.asarray([_as_float(item) for item in value], dtype=np.float64)
+    low, high = _LIST_RANGES[label.rsplit(".", 1)[-1]]
+    finite = array[np.isfinite(array)]
+    if finite.size and (finite.min() < low or finite.max() > high):
+        problems.append(f"{label} holds values outside [{low:g}, {high:g}]")
+        return None
+    return array
 
 
 def _read_parameter_id(section: Any, problems: list[str]) -> int | None:

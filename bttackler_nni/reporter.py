@@ -53,7 +53,8 @@ class Reporter:
         sample_every: take statistics on every k-th batch only (1 = every batch).
         track_activations: also measure the share of non-positive outputs of ReLU-family
             activation modules (costs one pass over their outputs per sampled batch).
-        max_layers: records merge consecutive layers into at most this many groups.
+        max_layers: records merge consecutive layers into at most this many groups (at most
+            :data:`~bttackler_nni.record.MAX_LAYERS`, the longest per-layer list the assessor reads).
 
     Statistics never break training: if computing one fails, the Reporter logs a warning once
     and keeps reporting losses and metrics without it.
@@ -71,13 +72,19 @@ class Reporter:
     ) -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"Reporter(model=...) must be a torch.nn.Module, got {type(model).__name__}")
-        for name, value, minimum in (
-            ("max_epochs", max_epochs, 1),
-            ("sample_every", sample_every, 1),
-            ("max_layers", max_layers, 2),
+        for name, value, minimum, maximum in (
+            ("max_epochs", max_epochs, 1, None),
+            ("sample_every", sample_every, 1, None),
+            ("max_layers", max_layers, 2, keys.MAX_LAYERS),  # the assessor ignores longer lists
         ):
-            if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-                raise ValueError(f"Reporter({name}=...) must be a whole number >= {minimum}, got {value!r}")
+            if (
+                not isinstance(value, int)
+                or isinstance(value, bool)
+                or value < minimum
+                or (maximum is not None and value > maximum)
+            ):
+                limits = f">= {minimum}" + (f" and <= {maximum}" if maximum is not None else "")
+                raise ValueError(f"Reporter({name}=...) must be a whole number {limits}, got {value!r}")
         if optimizer is not None and not hasattr(optimizer, "register_step_pre_hook"):
             raise TypeError(
                 "Reporter(optimizer=...) must be a torch.optim.Optimizer; "

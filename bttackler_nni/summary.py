@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 from .journal import VERDICTS_FILE, journal_dir_of_experiment
 from .nni_experiment import Experiment, Trial
+
+_UNFINISHED = ("WAITING", "RUNNING", "UNKNOWN")
 
 
 def estimated_seconds_saved(trial: Trial) -> float | None:
@@ -23,19 +26,43 @@ def estimated_seconds_saved(trial: Trial) -> float | None:
     return (planned - done) * trial.duration / done
 
 
-def outcome(trial: Trial) -> str:
-    """What happened to a trial, in words: BTTackler's stop reason first, else NNI's status."""
+def outcome(trial: Trial, experiment: Experiment) -> str:
+    """What happened to a trial, in words: BTTackler's stop reason first, else NNI's status.
+
+    NNI leaves the trials that ran when an experiment was stopped marked RUNNING; they were killed.
+    """
     if trial.stopped_by_bttackler and trial.stop_verdict is not None:
         verdict = trial.stop_verdict
         return f"stopped by {verdict['indicator']} at epoch {verdict['epoch']}"
+    if experiment.stopped and trial.status in _UNFINISHED:
+        return "killed when the experiment stopped"
+    if trial.status == "USER_CANCELED":  # NNI 3.0 records any death by a signal so (docs/nni-notes.md)
+        return "killed by a signal or cancelled"
     return trial.status.lower()
+
+
+def failed_trials_note(experiment: Experiment, shown: int = 3) -> list[str]:
+    """Where to read why trials failed: their log files, and the last line each wrote to stderr."""
+    failed = [t for t in experiment.trials if t.status == "FAILED"]
+    if not failed:
+        return []
+    lines = [f"  {len(failed)} trial(s) failed; their logs:"]
+    for trial in failed[:shown]:
+        folder = experiment.trial_log_dir(trial.id)
+        if folder is None:
+            lines.append(f"    {trial.id}: on the training service's machine (see NNI's web UI, trial logs)")
+            continue
+        lines.append(f"    {trial.id}: {folder / 'trial.log'}  {_last_line(folder / 'trial.stderr')}")
+    if len(failed) > shown:
+        lines.append(f"    ... and {len(failed) - shown} more in {experiment.directory / 'environments'}")
+    return lines
 
 
 def summarize(experiment: Experiment, status: str | None = None, max_rows: int = 60) -> str:
     """A short report: counts, stops per indicator, the best trial, and one line per trial."""
     trials = experiment.trials
     stopped = [t for t in trials if t.stopped_by_bttackler]
-    statuses = Counter(t.status for t in trials if not t.stopped_by_bttackler)
+    statuses = Counter(outcome(t, experiment) for t in trials if not t.stopped_by_bttackler)
     nni_labels = Counter(t.status for t in stopped)
     by_indicator = Counter((t.stop_verdict or {}).get("indicator") for t in stopped)
     kinds = {(t.stop_verdict or {}).get("indicator"): (t.stop_verdict or {}).get("kind") for t in stopped}
@@ -51,7 +78,7 @@ def summarize(experiment: Experiment, status: str | None = None, max_rows: int =
     counts = [f"stopped by BTTackler {len(stopped)}"]
     if stopped:
         counts[0] += " (NNI shows " + ", ".join(f"{s} {n}" for s, n in sorted(nni_labels.items())) + ")"
-    counts += [f"{s.lower()} {n}" for s, n in sorted(statuses.items())]
+    counts += [f"{s} {n}" for s, n in sorted(statuses.items())]
     lines.append("  " + ", ".join(counts))
     if stopped:
         lines.append(
@@ -68,13 +95,14 @@ def summarize(experiment: Experiment, status: str | None = None, max_rows: int =
     best = _best(experiment)
     if best is not None:
         lines.append(f"  best: trial {best.id} {_value(best.last_value)} ({_parameters(best.parameters)})")
+    lines.extend(failed_trials_note(experiment))
     lines.append("")
-    lines.append(f"  {'trial':<8}{'outcome':<32}{'reports':>8}{'value':>10}  reason")
+    lines.append(f"  {'trial':<8}{'outcome':<36}{'reports':>8}{'value':>10}  reason")
     for trial in trials[:max_rows]:
         verdict = trial.stop_verdict if trial.stopped_by_bttackler else None
         reason = _reason(verdict) if verdict else ""
         lines.append(
-            f"  {trial.id:<8}{outcome(trial):<32}{len(trial.intermediate):>8}"
+            f"  {trial.id:<8}{outcome(trial, experiment):<36}{len(trial.intermediate):>8}"
             f"{_value(trial.last_value):>10}  {reason}"
         )
     if len(trials) > max_rows:
@@ -92,7 +120,8 @@ def explain_trial(experiment: Experiment, trial_id: str) -> str:
     trial = experiment.trial(trial_id)
     verdicts = [v for v in experiment.verdicts if v.get("trial") == trial_id]
     lines = [
-        f"Trial {trial.id} of experiment {experiment.id}: {outcome(trial)} (NNI status {trial.status}), "
+        f"Trial {trial.id} of experiment {experiment.id}: {outcome(trial, experiment)} "
+        f"(NNI status {trial.status}), "
         f"{len(trial.intermediate)} reports, value {_value(trial.last_value)}",
         f"  parameters: {_parameters(trial.parameters)}",
     ]
@@ -114,6 +143,16 @@ def _reason(verdict: dict[str, Any]) -> str:
     observed = "" if value is None else f", observed {_value(value)}"
     limit = "" if threshold is None else f", threshold {_value(threshold)}"
     return f"{verdict.get('indicator')} [{verdict.get('kind')}] {verdict.get('rule')}{observed}{limit}"
+
+
+def _last_line(path: Path) -> str:
+    try:
+        lines = [
+            line for line in path.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()
+        ]
+    except OSError:
+        return ""
+    return f"(stderr: {lines[-1].strip()[:160]})" if lines else ""
 
 
 def _best(experiment: Experiment) -> Trial | None:

@@ -3,6 +3,11 @@
 Without it a model-based tuner (TPE) never learns that the region of a stopped trial is bad, and
 keeps sampling it: NNI 3.0 passes nothing to the tuner for a killed trial, and its switch for doing
 so (``includeIntermediateResults``) cannot be set in a v2 YAML config.
+
+The wrapper also keeps NNI's dispatcher alive whatever NNI and the wrapped tuner do: a
+:class:`~bttackler_nni.parameter_ledger.ParameterLedger` makes sure the wrapped tuner is only told
+what it can take (NNI 3.0 mixes up parameter ids of concurrent trials and orders a trial's end and
+its final result either way), and every entry point runs inside the never-raise guard.
 """
 
 from __future__ import annotations
@@ -14,14 +19,26 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from nni import NoMoreTrialError
+from nni.algorithms.hpo.random_tuner import RandomTuner
+from nni.tools.package_utils import create_builtin_class_instance
 from nni.tuner import Tuner
 
 from .config import ConfigError
 from .feedback import ENDED_TRIALS, EndedTrial
+from .guard import contained
 from .journal import TUNER_FEEDBACK_FILE, current_journal_dir, open_journal, read_jsonl
-from .tuners import build_tuner
+from .parameter_ledger import EndRoute, ParameterLedger, ResultRoute
+from .tuners import TUNERS, tuner_class
 
 _logger = logging.getLogger("bttackler_nni")
+
+END_WAIT_SECONDS = 60.0
+"""How long a successful trial end waits for the trial's final result before it is passed on alone.
+
+NNI sends a trial's final result before its end; the two only race inside the dispatcher (different
+threads), so a result that has not been handled within this time was never reported.
+"""
 
 
 class BTTacklerTuner(Tuner):
@@ -33,8 +50,12 @@ class BTTacklerTuner(Tuner):
     the region is bad. Each such result is logged to ``dispatcher.log``, appended to
     ``checkpoint/bttackler/tuner_feedback.jsonl``, and replayed into the tuner on ``nnictl resume``.
 
+    If the wrapped tuner fails to propose parameters, the wrapper proposes random ones from the
+    same search space for that request (logged), so the experiment goes on.
+
     Args:
-        tuner: NNI name of the tuner to wrap, e.g. ``TPE``, ``Random``, ``Evolution``.
+        tuner: NNI name of the tuner to wrap, e.g. ``TPE``, ``Random``, ``Evolution``; ``GP`` and
+            ``SMAC`` build the working versions in :mod:`bttackler_nni.tuners`.
         tuner_args: that tuner's ``classArgs``, e.g. ``{optimize_mode: maximize}``.
 
     Example experiment config::
@@ -57,18 +78,12 @@ class BTTacklerTuner(Tuner):
                 "Fix: e.g. tuner_args: {optimize_mode: maximize}"
             )
         args = dict(tuner_args or {})
-        try:
-            self._inner = build_tuner(tuner, args)
-        except RuntimeError as error:
-            raise ConfigError(
-                f"BTTacklerTuner classArgs.tuner = {tuner!r}: {error}. Fix: name a tuner from "
-                "`nnictl algo list`, e.g. TPE, Random or Evolution"
-            ) from error
+        self._inner = _build_tuner(tuner, args)
         self.tuner_name = tuner
         self._maximize = str(args.get("optimize_mode", "maximize")).lower() != "minimize"
+        self._fallback = RandomTuner(seed=args.get("seed") if isinstance(args.get("seed"), int) else None)
         self._lock = threading.RLock()
-        self._parameters: dict[int, Any] = {}
-        self._with_result: set[int] = set()
+        self._ledger = ParameterLedger()
         self._worst: float | None = None
         self._pending_replay: list[dict[str, Any]] = []
         self._journal = open_journal(TUNER_FEEDBACK_FILE)
@@ -80,51 +95,71 @@ class BTTacklerTuner(Tuner):
 
     def update_search_space(self, search_space: Any) -> None:
         with self._lock:
-            self._inner.update_search_space(search_space)
+            with contained("BTTacklerTuner.update_search_space", "random parameters are proposed instead"):
+                self._fallback.update_search_space(search_space)
+            with contained(
+                f"{self.tuner_name}.update_search_space",
+                f"{self.tuner_name} cannot propose parameters; random parameters are proposed instead",
+            ):
+                self._inner.update_search_space(search_space)
             if self._pending_replay:
                 self._replay(self._pending_replay)
                 self._pending_replay = []
 
     def generate_parameters(self, parameter_id: int, **kwargs: Any) -> Any:
         with self._lock:
-            parameters = self._inner.generate_parameters(parameter_id, **kwargs)
-            self._parameters[parameter_id] = parameters
+            self._end_overdue()
+            with contained(
+                f"{self.tuner_name}.generate_parameters(parameter {parameter_id})",
+                "random parameters are proposed instead",
+                passing=(NoMoreTrialError,),
+            ):
+                parameters = self._inner.generate_parameters(parameter_id, **kwargs)
+                self._ledger.generated(parameter_id, parameters)
+                return parameters
+            parameters = self._fallback.generate_parameters(parameter_id)
+            self._ledger.generated(parameter_id, parameters, from_wrapped=False)
             return parameters
 
     def generate_multiple_parameters(self, parameter_id_list: list[int], **kwargs: Any) -> list[Any]:
         callback = kwargs.get("st_callback")
-        if callback is not None:
+        if callback is not None:  # Evolution and PBT hand out some parameters later, through it
 
             def remembering_callback(parameter_id: int, parameters: Any) -> None:
-                self._parameters[parameter_id] = parameters
+                with self._lock:
+                    self._ledger.generated(parameter_id, parameters)
                 callback(parameter_id, parameters)
 
             kwargs["st_callback"] = remembering_callback
         with self._lock:
-            parameter_list = self._inner.generate_multiple_parameters(parameter_id_list, **kwargs)
-            self._parameters.update(zip(parameter_id_list, parameter_list, strict=False))
-            return parameter_list
+            self._end_overdue()
+            ids = ", ".join(map(str, parameter_id_list))
+            with contained(
+                f"{self.tuner_name}.generate_multiple_parameters(parameters {ids})",
+                "random parameters are proposed instead",
+            ):
+                parameter_list = self._inner.generate_multiple_parameters(parameter_id_list, **kwargs)
+                for parameter_id, parameters in zip(parameter_id_list, parameter_list, strict=False):
+                    self._ledger.generated(parameter_id, parameters)
+                return parameter_list
+            return self._random_parameters(parameter_id_list)
 
     def receive_trial_result(self, parameter_id: int, parameters: Any, value: Any, **kwargs: Any) -> None:
-        """Pass a final result on, unless this trial already got one from us.
+        """Pass a final result on, unless the wrapped tuner already has one for this parameter id.
 
         A stopped trial may still deliver its final result after it was fed (NNI processes trial
-        ends and final results on different threads); a second result for the same parameter id
-        makes TPE raise, which would stop NNI's dispatcher, so it is logged and dropped.
+        ends and final results on different threads); a second result for the same id is logged and
+        dropped. A result for an id the wrapped tuner no longer holds is imported instead.
         """
-        with self._lock:
-            if parameter_id in self._with_result:
-                _logger.info(
-                    "BTTackler tuner: parameter %d already has a result (its trial was stopped); "
-                    "the late final result %r is not passed to %s",
-                    parameter_id,
-                    value,
-                    self.tuner_name,
-                )
-                return
-            value = self._finite_result(value)
-            self._inner.receive_trial_result(parameter_id, parameters, value, **kwargs)
-            self._with_result.add(parameter_id)
+        trial = kwargs.get("trial_job_id")
+        with (
+            self._lock,
+            contained(
+                f"BTTacklerTuner.receive_trial_result(trial {trial}, parameter {parameter_id})",
+                f"{self.tuner_name} does not learn from this result",
+            ),
+        ):
+            self._give_result(parameter_id, parameters, self._finite_result(value), trial, kwargs)
 
     def trial_end(self, parameter_id: int, success: bool, **kwargs: Any) -> None:
         """Feed a trial BTTackler stopped, then end it in the wrapped tuner under its true parameter id.
@@ -133,7 +168,14 @@ class BTTacklerTuner(Tuner):
         the trial itself reported, handed over by the assessor, takes precedence.
         """
         ended = ENDED_TRIALS.take()
-        with self._lock:
+        trial = ended.trial if ended is not None else None
+        with (
+            self._lock,
+            contained(
+                f"BTTacklerTuner.trial_end(trial {trial}, parameter {parameter_id})",
+                f"{self.tuner_name} is not told that this trial ended",
+            ),
+        ):
             if ended is not None and ended.parameter_id is not None and ended.parameter_id != parameter_id:
                 _logger.info(
                     "BTTackler tuner: NNI ended trial %s as parameter %d, but the trial ran parameter %d; "
@@ -146,11 +188,14 @@ class BTTacklerTuner(Tuner):
                 parameter_id = ended.parameter_id
             if ended is not None and ended.stopped_by is not None and not success:
                 self._feed_stopped(parameter_id, ended)
-            self._inner.trial_end(parameter_id, success, **kwargs)
-            self._parameters.pop(parameter_id, None)
+            route = self._ledger.route_end(parameter_id, success, time.monotonic())
+            if route is EndRoute.END_WITH_RESULT:
+                self._inner.trial_end(parameter_id, True, **kwargs)
+            elif route is EndRoute.END_WITHOUT_RESULT:
+                self._inner.trial_end(parameter_id, False, **kwargs)
 
     def import_data(self, data: Any) -> None:
-        with self._lock:
+        with self._lock, contained(f"{self.tuner_name}.import_data", "the imported results are not used"):
             self._inner.import_data(data)
 
     def load_checkpoint(self) -> None:
@@ -162,46 +207,120 @@ class BTTacklerTuner(Tuner):
         :meth:`update_search_space`.
         """
         with self._lock:
-            self._inner.load_checkpoint()
+            with contained(f"{self.tuner_name}.load_checkpoint", "it starts from its initial state"):
+                self._inner.load_checkpoint()
             folder = current_journal_dir()
             if folder is None:
                 return
-            self._pending_replay = [
-                {"parameter": line["parameters"], "value": line["value"]}
-                for line in read_jsonl(folder / TUNER_FEEDBACK_FILE)
-                if "parameters" in line and "value" in line
-            ]
+            with contained("BTTacklerTuner.load_checkpoint", "stopped trials are not replayed"):
+                self._pending_replay = [
+                    {"parameter": line["parameters"], "value": line["value"]}
+                    for line in read_jsonl(folder / TUNER_FEEDBACK_FILE)
+                    if "parameters" in line and _is_finite_number(line.get("value"))
+                ]
 
     def save_checkpoint(self) -> None:
-        with self._lock:
+        with self._lock, contained(f"{self.tuner_name}.save_checkpoint", "no checkpoint is written"):
             self._inner.save_checkpoint()
 
     def _on_exit(self) -> None:
-        self._inner._on_exit()
+        with contained(f"{self.tuner_name}._on_exit", "the dispatcher exits anyway"):
+            self._inner._on_exit()
         if self._journal is not None:
             self._journal.close()
 
     def _on_error(self) -> None:
-        self._inner._on_error()
+        with contained(f"{self.tuner_name}._on_error", "the dispatcher exits anyway"):
+            self._inner._on_error()
+
+    def _give_result(
+        self, parameter_id: int, parameters: Any, value: Any, trial: str | None, kwargs: dict[str, Any]
+    ) -> bool:
+        """Route one result to the wrapped tuner (see the ledger); return whether it was passed on."""
+        route = self._ledger.route_result(parameter_id)
+        if route is ResultRoute.DUPLICATE:
+            _logger.info(
+                "BTTackler tuner: parameter %d already has a result (its trial was stopped, or NNI mixed "
+                "up parameter ids); the result %r of trial %s is not passed to %s again",
+                parameter_id,
+                value,
+                trial,
+                self.tuner_name,
+            )
+            return False
+        if route is ResultRoute.RECEIVE:
+            self._inner.receive_trial_result(parameter_id, parameters, value, **kwargs)
+        else:
+            _logger.info(
+                "BTTackler tuner: %s no longer holds parameter %d (its end was handled first); "
+                "its result %r (trial %s) is imported instead",
+                self.tuner_name,
+                parameter_id,
+                value,
+                trial,
+            )
+            self._inner.import_data([{"parameter": parameters, "value": value}])
+        if self._ledger.end_due_after_result(parameter_id):
+            self._inner.trial_end(parameter_id, True)
+        return True
+
+    def _end_overdue(self) -> None:
+        for parameter_id in self._ledger.overdue_ends(time.monotonic(), END_WAIT_SECONDS):
+            with contained(
+                f"{self.tuner_name}.trial_end(parameter {parameter_id})",
+                f"{self.tuner_name} is not told that this trial ended",
+            ):
+                self._inner.trial_end(parameter_id, True)
+
+    def _random_parameters(self, parameter_id_list: list[int]) -> list[Any]:
+        """Parameters from the random fallback, as many as it can give (fewer ends the experiment)."""
+        parameter_list = []
+        for parameter_id in parameter_id_list:
+            with contained(
+                f"BTTacklerTuner random fallback (parameter {parameter_id})", "no more trials are proposed"
+            ):
+                parameters = self._fallback.generate_parameters(parameter_id)
+                self._ledger.generated(parameter_id, parameters, from_wrapped=False)
+                parameter_list.append(parameters)
+                continue
+            break
+        return parameter_list
 
     def _replay(self, results: list[dict[str, Any]]) -> None:
-        """Import earlier stopped trials' results into the wrapped tuner; never raise."""
-        try:
-            self._inner.import_data(results)
-        except Exception:  # noqa: BLE001 - a tuner exception would stop NNI's dispatcher
-            _logger.exception(
-                "BTTackler tuner: %s could not import the stopped trials' results", self.tuner_name
-            )
-            return
+        """Import earlier stopped trials' results into the wrapped tuner, one by one.
+
+        A line the tuner rejects (parameters of an older search space, say) is skipped with a
+        warning; the others are still replayed.
+        """
+        replayed = 0
+        for number, result in enumerate(results, start=1):
+            try:
+                self._inner.import_data([result])
+            except Exception as error:  # noqa: BLE001 - a tuner exception would stop NNI's dispatcher
+                _logger.warning(
+                    "BTTackler tuner: %s rejected stopped-trial result %d of %d from %s (%s: %s); skipped",
+                    self.tuner_name,
+                    number,
+                    len(results),
+                    TUNER_FEEDBACK_FILE,
+                    type(error).__name__,
+                    error,
+                )
+                continue
+            replayed += 1
+            self._note_result(float(result["value"]))
         _logger.info(
-            "BTTackler tuner replayed %d stopped trials' results into %s", len(results), self.tuner_name
+            "BTTackler tuner replayed %d of %d stopped trials' results into %s",
+            replayed,
+            len(results),
+            self.tuner_name,
         )
 
     def _feed_stopped(self, parameter_id: int, stopped: EndedTrial) -> None:
-        """Give the wrapped tuner the stopped trial's metric as its final result; never raise."""
-        if parameter_id in self._with_result:
+        """Give the wrapped tuner the stopped trial's metric as its final result."""
+        if self._ledger.has_result(parameter_id):
             return
-        parameters = self._parameters.get(parameter_id)
+        parameters = self._ledger.parameters(parameter_id)
         value = stopped.stopped_value if stopped.stopped_value is not None else self._worst
         if parameters is None or value is None:
             _logger.warning(
@@ -211,14 +330,10 @@ class BTTacklerTuner(Tuner):
                 self.tuner_name,
             )
             return
-        try:
-            self._inner.receive_trial_result(parameter_id, parameters, value, trial_job_id=stopped.trial)
-        except Exception:  # noqa: BLE001 - a tuner exception would stop NNI's dispatcher
-            _logger.exception(
-                "BTTackler tuner: %s rejected the result of stopped trial %s", self.tuner_name, stopped.trial
-            )
+        if not self._give_result(
+            parameter_id, parameters, value, stopped.trial, {"trial_job_id": stopped.trial}
+        ):
             return
-        self._with_result.add(parameter_id)
         self._note_result(value)
         _logger.info(
             "BTTackler tuner fed %s the result %.6g of trial %s (parameter %d), stopped by %s",
@@ -242,11 +357,11 @@ class BTTacklerTuner(Tuner):
 
     def _finite_result(self, value: Any) -> Any:
         """Track the worst finite result; replace a non-finite one by it (tuners cannot rank NaN)."""
-        metric = value.get("default") if isinstance(value, Mapping) else value
-        if not isinstance(metric, (int, float)) or isinstance(metric, bool):
+        metric = _as_float(value.get("default") if isinstance(value, Mapping) else value)
+        if metric is None:
             return value
         if math.isfinite(metric):
-            self._note_result(float(metric))
+            self._note_result(metric)
             return value
         if self._worst is None:
             return value
@@ -260,3 +375,50 @@ class BTTacklerTuner(Tuner):
             self._worst = metric
         else:
             self._worst = min(self._worst, metric) if self._maximize else max(self._worst, metric)
+
+
+def _build_tuner(name: str, args: dict[str, Any]) -> Tuner:
+    """The tuner called ``name`` with ``args``: as NNI's dispatcher builds a tuner named in a config,
+    except ``GP`` and ``SMAC``, NNI's broken on numpy 2, which are ours (:mod:`bttackler_nni.tuners`).
+
+    A :class:`ConfigError` of our tuners (a bad argument, a search space they cannot handle, the
+    missing ``smac`` extra) is their own one-line message and passes unchanged.
+    """
+    try:
+        if name in TUNERS:
+            return tuner_class(name)(**args)
+        return create_builtin_class_instance(name, args, "tuners")
+    except ConfigError:
+        raise
+    except RuntimeError as error:
+        if "Builtin name is not found" not in str(error):
+            raise _rejected(name, args, error) from error
+        raise ConfigError(
+            f"BTTacklerTuner classArgs.tuner = {name!r}: {error}. Fix: name a tuner from "
+            "`nnictl algo list`, e.g. TPE, Random or Evolution"
+        ) from error
+    except Exception as error:  # noqa: BLE001 - any error of the wrapped tuner's constructor
+        raise _rejected(name, args, error) from error
+
+
+def _rejected(name: str, args: dict[str, Any], error: Exception) -> ConfigError:
+    message = " ".join(str(error).split())[:200]
+    return ConfigError(
+        f"BTTacklerTuner classArgs.tuner_args = {args!r}: {name} rejects them ({type(error).__name__}: "
+        f"{message}). Fix: give the classArgs {name} documents, e.g. optimize_mode: maximize or minimize"
+    )
+
+
+def _as_float(value: Any) -> float | None:
+    """A number as a float (an integer too large for one as +-inf); ``None`` for anything else."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return None
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
+
+
+def _is_finite_number(value: Any) -> bool:
+    number = _as_float(value)
+    return number is not None and math.isfinite(number)

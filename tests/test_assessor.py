@@ -106,7 +106,7 @@ def test_an_internal_error_never_escapes(checkpoint_dir, caplog, monkeypatch):
     monkeypatch.setattr(assessor._diagnoser, "assess", broken)
     with caplog.at_level(logging.ERROR, logger="bttackler_nni"):
         assert assessor.assess_trial("t", [0.5]) is AssessResult.Good
-    assert "could not assess trial t" in caplog.text
+    assert "BTTacklerAssessor.assess_trial(trial t) failed; the trial continues" in caplog.text
 
 
 def test_works_without_nni_directories(monkeypatch):

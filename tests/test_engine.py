@@ -181,7 +181,7 @@ def test_restore_from_journal_rebuilds_cross_trial_state():
     journaled("flat", with_losses(FLAT[:3]))
 
     restored = Diagnoser()
-    assert restored.restore(journal + [{"event": "start"}, {"trial": "x"}]) == len(journal)
+    assert restored.restore(Verdict.from_json(line) for line in journal) == len(journal)
     for epoch in range(3):
         assert restored.peers.count(epoch) == original.peers.count(epoch) == 14
         assert restored.peers.percentile(epoch, 10) == original.peers.percentile(epoch, 10)

@@ -64,7 +64,9 @@ def test_replay_of_a_run_without_early_stopping_shows_the_time_it_would_save(bas
     for stop in result.stops:
         trial = experiment.trial(stop.trial)
         assert stop.seconds_saved == pytest.approx(trial.end - trial.intermediate_times[2])
-        assert stop.seconds_saved > 0.3 * trial.duration  # 7 of 10 epochs were still to come
+        # 7 of the 9 epochs after the first report were still to come (the time before the first
+        # report is start-up: imports and data, which a loaded machine stretches).
+        assert stop.seconds_saved > 0.5 * (trial.end - trial.intermediate_times[0])
 
 
 def test_metrics_on_real_runs(bttackler_run, baseline_run):

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import socket
 import sys
 from pathlib import Path
 
 import pytest
 from nni_harness import DIGITS_CONFIG, bttackler
 
-from bttackler_nni.launcher import LaunchError, check_config, load_config, nnictl_environment
+from bttackler_nni.experiment_config import ExperimentConfigError, check_config, load_config
+from bttackler_nni.launcher import nnictl_environment
 
 
 def test_relative_paths_are_resolved_against_the_config_folder():
@@ -49,15 +51,101 @@ def test_overrides_are_merged_as_yaml_values(tmp_path, monkeypatch):
     ],
 )
 def test_bad_configs_fail_before_launch_with_the_reason(override, message):
-    with pytest.raises(LaunchError, match=message.replace(".", r"\.")):
+    with pytest.raises(ExperimentConfigError, match=message.replace(".", r"\.")):
         check_config(load_config(DIGITS_CONFIG, [override]))
 
 
 def test_malformed_override_and_missing_file_are_explained(tmp_path):
-    with pytest.raises(LaunchError, match="must look like key.path=value"):
+    with pytest.raises(ExperimentConfigError, match="must look like key.path=value"):
         load_config(DIGITS_CONFIG, ["maxTrialNumber"])
-    with pytest.raises(LaunchError, match="no experiment config at"):
+    with pytest.raises(ExperimentConfigError, match="no experiment config at"):
         load_config(tmp_path / "missing.yml")
+
+
+@pytest.mark.parametrize(
+    "section, replaced, message",
+    [
+        (
+            "tuner",
+            {"classArgs": {"tuner": "TPE", "tuner_args": {"tpe_args": {"n_startup_jobs": "abc"}}}},
+            "tuner.classArgs.tuner_args or searchSpaceFile: TPE fails on the search space or when asked "
+            "for parameters: TypeError: '<' not supported",
+        ),
+        (
+            "tuner",
+            {"classArgs": {"tuner": "TPE", "tuner_args": {"optimize_mode": "maxx"}}},
+            "tuner: BTTacklerTuner classArgs.tuner_args = .* TPE rejects them .*'maxx' is not a valid",
+        ),
+        (
+            "tuner",
+            {"name": "Random", "classArgs": {"nosuch": 1}},
+            "tuner.classArgs: Random cannot be built with {'nosuch': 1}: TypeError",
+        ),
+        (
+            "assessor",
+            {"name": "Medianstop", "classArgs": {"nosuch": 1}},
+            "assessor.classArgs: Medianstop cannot be built with {'nosuch': 1}: TypeError",
+        ),
+    ],
+)
+def test_check_builds_and_exercises_the_algorithms_as_the_dispatcher_will(section, replaced, message):
+    config = load_config(DIGITS_CONFIG)
+    if "name" in replaced:
+        config[section] = replaced
+    else:
+        config[section].update(replaced)
+    with pytest.raises(ExperimentConfigError, match=message) as raised:
+        check_config(config)
+    assert "\n" not in str(raised.value)
+
+
+def test_a_search_space_that_is_not_json_fails_the_check(tmp_path):
+    space = tmp_path / "space.json"
+    space.write_text("{'lr': nope}")
+    with pytest.raises(ExperimentConfigError, match=f"searchSpaceFile {space} is not valid JSON: Expecting"):
+        check_config(load_config(DIGITS_CONFIG, [f"searchSpaceFile={space}"]))
+
+
+def test_a_search_space_the_tuner_rejects_fails_the_check(tmp_path):
+    space = tmp_path / "space.json"
+    space.write_text('{"lr": {"_type": "choice", "_value": []}}')
+    message = "searchSpaceFile: TPE fails on the search space .* AssertionError: at formatting.py:[0-9]+"
+    with pytest.raises(ExperimentConfigError, match=message):
+        check_config(load_config(DIGITS_CONFIG, [f"searchSpaceFile={space}"]))
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--set", "x=[1"], "override 'x=[1': the value is not valid YAML"),
+        (["--set", "tuner.classArgs.tuner_args.optimize_mode=maxx"], "TPE rejects them"),
+    ],
+)
+def test_check_command_reports_bad_input_in_one_line_without_a_traceback(args, message):
+    result = bttackler("check", str(DIGITS_CONFIG), *args, env=nnictl_environment())
+    assert result.returncode == 1 and message in result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_invalid_yaml_is_one_line(tmp_path):
+    broken = tmp_path / "broken.yml"
+    broken.write_text("tuner: [unclosed\n")
+    result = bttackler("check", str(broken), env=nnictl_environment())
+    assert result.returncode == 1 and f"{broken} is not valid YAML" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_taken_port_is_one_line_before_anything_starts():
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        result = bttackler("run", str(DIGITS_CONFIG), "--port", str(port), env=nnictl_environment())
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip() == (
+        f"bttackler: port {port} is in use (another NNI experiment?); give another --port, "
+        "or leave --port out to take a free one"
+    )
 
 
 def test_check_command_exit_codes(tmp_path):

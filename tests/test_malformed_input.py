@@ -17,7 +17,7 @@ from bttackler_nni.record import MAX_LAYERS, parse_record
 weird_scalars = st.one_of(
     st.none(),
     st.booleans(),
-    st.integers(min_value=-(10**30), max_value=10**30),
+    st.integers(min_value=-(10**400), max_value=10**400),
     st.floats(allow_nan=True, allow_infinity=True),
     st.text(max_size=8),
     st.binary(max_size=4),
@@ -158,3 +158,37 @@ def test_numpy_values_are_accepted():
 def test_healthy_history_has_no_problems():
     assert all(parse_record(r)[1] == [] for r in healthy_history(20))
     assert math.isfinite(parse_record(healthy_history(1)[0])[0].grad_median)
+
+
+def test_integers_too_large_for_a_float_are_judged_not_raised():
+    huge = 10**400
+    verdict = Diagnoser().assess("huge", [record(0, train_loss=huge)])
+    assert (
+        verdict.stop
+        and verdict.reason.indicator == "AGV"
+        and verdict.reason.rule == "train_loss is not finite"
+    )
+    parsed, problems = parse_record({**record(0), "epoch": huge})
+    assert parsed.epoch is None and problems == [f"epoch is int {str(huge)[:40]}..., not a whole number >= 0"]
+
+
+def test_impossible_statistics_are_problems_not_findings():
+    parsed, problems = parse_record(record(5, grad=[-1e-3, -2e-3, -4e-3], zero_share=[0.1, 2.0, 0.1]))
+    assert parsed.grad is None and parsed.zero_share is None
+    assert problems == [
+        "layers.grad holds values outside [0, inf]",
+        "layers.zero_share holds values outside [0, 1]",
+    ]
+    parsed, problems = parse_record({"default": 0.5, "grad_median": -3.0, "zero_grad_share": 2.0})
+    assert parsed.grad_median is None and parsed.zero_grad_share is None and len(problems) == 2
+    verdict = Diagnoser().assess("negative", [record(0, grad=[-1e-3, -2e-3, -4e-3])])
+    assert not verdict.stop and verdict.problems  # no ERG on a gradient that cannot exist
+
+
+def test_max_epochs_zero_is_a_problem_not_a_silent_switch():
+    history = with_losses([2.3, 2.299, 2.298])
+    for report in history:
+        report["max_epochs"] = 0
+    verdict = Diagnoser().assess("zero", history)
+    assert any(p.startswith("max_epochs is int 0") for p in verdict.problems)
+    assert verdict.max_epochs is None  # unknown, as if it had not been sent (first-half indicators wait)

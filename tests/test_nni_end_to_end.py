@@ -23,8 +23,9 @@ from nni_harness import (
 )
 
 from bttackler_nni import nni_experiment, nni_repair
+from bttackler_nni.experiment_config import check_config, load_config
 from bttackler_nni.journal import JOURNAL_DIR, TUNER_FEEDBACK_FILE, VERDICTS_FILE, read_jsonl
-from bttackler_nni.launcher import check_config, create, free_port, load_config, nnictl, rest
+from bttackler_nni.launcher import RunningExperiment, create, free_port, nnictl, rest
 
 pytestmark = pytest.mark.nni
 
@@ -91,7 +92,7 @@ def test_stop_and_resume_keeps_the_assessors_state(tmp_path, repair_state):
 
         wait_until(ended_stop_and_success, timeout=240, what="a stopped trial killed and a succeeded trial")
         nnictl("stop", experiment.id, env=env)
-        lines = [json.loads(line) for line in journal.read_text().splitlines()]
+        lines = list(read_jsonl(journal))
         stopped_before = {line["trial"] for line in lines if line.get("stop")}
         verdicts_before = sum("event" not in line for line in lines)
         peer_epochs = len({line["epoch"] for line in lines if line.get("train_loss")})
@@ -102,16 +103,34 @@ def test_stop_and_resume_keeps_the_assessors_state(tmp_path, repair_state):
         assert killed and {t.status for t in killed} == {"USER_CANCELED"}
         assert all(t.stopped_by_bttackler for t in killed)
 
+        # Damage both journals as a crash and a disk error might: a bad byte, a torn last line.
+        feedback = journal.with_name(TUNER_FEEDBACK_FILE)
+        fed_before = len(list(read_jsonl(feedback)))
+        for damaged in (journal, feedback):
+            damaged.write_bytes(damaged.read_bytes() + b'\xff\xfe\n{"trial": "torn", "rep')
+        trials_before = len(stored.trials)
+
         port = free_port()
         nnictl("resume", experiment.id, "--port", str(port), env=env)
+        resumed = RunningExperiment(experiment.id, port, experiment.directory)
         log = experiment.directory / "log" / "dispatcher.log"
         wait_until(lambda: "BTTackler restored" in log.read_text(), timeout=60, what="the assessor's restore")
         restored = [line for line in log.read_text().splitlines() if "BTTackler restored" in line][-1]
         assert f"restored {verdicts_before} verdicts" in restored
         assert f"peer losses at {peer_epochs} epochs" in restored
         assert f"{len(stopped_before)} stopped trials" in restored
-        after = [json.loads(line) for line in journal.read_text().splitlines()]
-        assert after[: len(lines)] == lines  # appended to, never rewritten
+        assert f"replayed {fed_before} of {fed_before} stopped trials' results" in log.read_text()
+        wait_until(
+            lambda: len(rest(resumed, "trial-jobs")) > trials_before,
+            timeout=120,
+            what="a new trial after the resume",
+        )
+        after = list(read_jsonl(journal))
+        assert after[: len(lines)] == lines  # appended to, never rewritten, damage skipped
+        assert (
+            "Traceback" not in log.read_text()
+            and "Dispatcher exiting" not in log.read_text().split("BTTackler restored")[-1]
+        )
         nnictl("stop", experiment.id, env=env)
 
 

@@ -50,3 +50,26 @@ def test_another_nni_version_is_refused(compat_copy, monkeypatch):
     monkeypatch.setattr("nni.__version__", "3.1")
     with pytest.raises(RepairError, match="written for NNI 3.0; installed is NNI 3.1"):
         nni_repair.apply(compat_copy)
+
+
+def test_crlf_line_endings_are_kept(compat_copy):
+    crlf = compat_copy.read_bytes().replace(b"\n", b"\r\n")
+    compat_copy.write_bytes(crlf)
+    assert nni_repair.apply(compat_copy) is True
+    repaired = compat_copy.read_bytes()
+    assert b"bttackler-nni repair" in repaired and repaired.count(b"\n") == repaired.count(b"\r\n")
+    assert nni_repair.revert(compat_copy) is True and compat_copy.read_bytes() == crlf
+
+
+def test_a_symlink_stays_a_symlink_and_its_target_is_repaired(compat_copy, tmp_path):
+    link = tmp_path / "link.js"
+    link.symlink_to(compat_copy)
+    assert nni_repair.apply(link) is True
+    assert link.is_symlink() and nni_repair.state(compat_copy) is RepairState.REPAIRED
+
+
+def test_a_file_that_is_not_utf8_is_refused_in_one_line(compat_copy):
+    compat_copy.write_bytes(b"\xff\xfe not text")
+    with pytest.raises(RepairError, match="is not UTF-8 text") as raised:
+        nni_repair.apply(compat_copy)
+    assert "\n" not in str(raised.value) and compat_copy.read_bytes() == b"\xff\xfe not text"

@@ -305,6 +305,7 @@ def test_record_carries_the_parameter_id_nni_delivered(monkeypatch):
     [
         ({"max_epochs": 0}, "max_epochs"),
         ({"max_epochs": 5, "sample_every": 0}, "sample_every"),
+        ({"max_epochs": 5, "max_layers": 5000}, "max_layers"),
         ({"max_epochs": 2.5}, "max_epochs"),
     ],
 )

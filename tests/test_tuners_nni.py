@@ -12,8 +12,9 @@ import pytest
 from nni_harness import DIGITS_CONFIG, REPO, bttackler, isolated_nni, wait_until
 
 from bttackler_nni import nni_experiment
+from bttackler_nni.experiment_config import check_config, load_config
 from bttackler_nni.journal import JOURNAL_DIR, TUNER_FEEDBACK_FILE, read_jsonl
-from bttackler_nni.launcher import check_config, create, free_port, load_config, rest, stop, wait
+from bttackler_nni.launcher import create, free_port, rest, stop, wait
 
 pytestmark = pytest.mark.nni
 

@@ -1,4 +1,4 @@
-"""The extra tuners' names, their search-space checks, and the check at dispatcher start."""
+"""The extra tuners' names, their search-space checks, at dispatcher start and in ``bttackler check``."""
 
 from __future__ import annotations
 
@@ -14,13 +14,9 @@ import pytest
 import yaml
 
 from bttackler_nni import BTTacklerTuner
-from bttackler_nni.launcher import LaunchError, check_config, load_config
-from bttackler_nni.tuners import (
-    SearchSpaceError,
-    build_tuner,
-    check_search_space,
-    tuner_name_in,
-)
+from bttackler_nni.config import ConfigError
+from bttackler_nni.experiment_config import ExperimentConfigError, check_config, load_config
+from bttackler_nni.tuners import SearchSpaceError, tuner_class
 from bttackler_nni.tuners.gp import GPTuner
 from bttackler_nni.tuners.search_space import dispatcher_search_space
 from bttackler_nni.tuners.smac import SMACTuner
@@ -88,7 +84,7 @@ def nni_manager():
 )
 def test_a_type_the_tuner_cannot_handle_is_one_line_naming_parameter_and_type(tuner, space, parameter, kind):
     with pytest.raises(SearchSpaceError) as raised:
-        check_search_space(tuner, space)
+        tuner_class(tuner)().update_search_space(space)
     message = str(raised.value)
     assert "\n" not in message
     assert f"parameter {parameter!r} has type {kind!r}" in message and f"the {tuner} tuner" in message
@@ -109,16 +105,15 @@ def test_smac_takes_every_nni_type_and_nested_choices_gp_the_bounded_ones():
         )
     }
     every["r"] = {"_type": "randint", "_value": [1, 5]}
-    check_search_space("SMAC", {**every, **NESTED, **GOOD})
-    check_search_space("GP", {k: v for k, v in every.items() if "normal" not in k} | GOOD)
-    check_search_space("TPE", NORMAL)  # other tuners are NNI's business
+    SMACTuner.check_search_space({**every, **NESTED, **GOOD})
+    GPTuner.check_search_space({k: v for k, v in every.items() if "normal" not in k} | GOOD)
 
 
 def test_a_malformed_spec_is_reported_with_its_path_and_nni_reason():
     with pytest.raises(SearchSpaceError, match=r"parameter 'lr'.*must have high > low"):
-        check_search_space("GP", {"lr": {"_type": "uniform", "_value": [1, 0]}})
+        GPTuner.check_search_space({"lr": {"_type": "uniform", "_value": [1, 0]}})
     with pytest.raises(SearchSpaceError, match=r"parameter 'lr' must be an object"):
-        check_search_space("SMAC", {"lr": [0, 1]})
+        SMACTuner.check_search_space({"lr": [0, 1]})
 
 
 def test_in_the_dispatcher_the_search_space_comes_from_nnis_manager(nni_manager):
@@ -143,41 +138,30 @@ def test_in_the_dispatcher_the_constructor_refuses_the_search_space(tuner, nni_m
     space = NORMAL if tuner == "GP" else {"m": {"_type": "mutable_layer", "_value": [1]}}
     monkeypatch.setenv("NNI_TUNER_COMMAND_CHANNEL", nni_manager(space))
     with pytest.raises(SearchSpaceError, match="has type"):
-        build_tuner(tuner, {})
+        tuner_class(tuner)()
     with pytest.raises(SearchSpaceError, match="has type"):
-        BTTacklerTuner(tuner, {})  # wrapped: the same error, from the same place
+        BTTacklerTuner(tuner, {})  # wrapped: the same error, from the same place, before the guard
     nni_manager(GOOD)
-    assert type(build_tuner(tuner, {})).__name__ == f"{tuner}Tuner"
+    assert type(BTTacklerTuner(tuner, {}).inner).__name__ == f"{tuner}Tuner"
 
 
-def test_names_build_our_tuners_and_leave_the_others_to_nni():
-    assert isinstance(build_tuner("GP", {"optimize_mode": "minimize"}), GPTuner)
-    assert isinstance(build_tuner("SMAC", {"seed": 1}), SMACTuner)
-    assert isinstance(BTTacklerTuner("GP", {}).inner, GPTuner)
-    assert type(build_tuner("TPE", {})).__module__.startswith("nni.algorithms")
-    with pytest.raises(RuntimeError):
-        build_tuner("NoSuchTuner", {})
-
-
-def test_the_tuner_section_names_our_tuner_in_every_way_of_use():
-    assert (
-        tuner_name_in({"className": "bttackler_nni.BTTacklerTuner", "classArgs": {"tuner": "SMAC"}}) == "SMAC"
-    )
-    assert tuner_name_in({"name": "BTTacklerTuner", "classArgs": {"tuner": "GP"}}) == "GP"
-    assert tuner_name_in({"className": "bttackler_nni.BTTacklerTuner"}) is None  # TPE by default
-    assert tuner_name_in({"className": "bttackler_nni.tuners.GPTuner"}) == "GP"
-    assert tuner_name_in({"className": "bttackler_nni.tuners.smac.SMACTuner"}) == "SMAC"
-    assert tuner_name_in({"name": "BTTacklerSMAC"}) == "SMAC"
-    assert tuner_name_in({"name": "GP"}) is None  # NNI's own, broken one
+def test_the_wrapper_builds_our_gp_and_smac_and_leaves_the_others_to_nni():
+    assert isinstance(BTTacklerTuner("GP", {"optimize_mode": "minimize"}).inner, GPTuner)
+    assert isinstance(BTTacklerTuner("SMAC", {"seed": 1}).inner, SMACTuner)
+    assert type(BTTacklerTuner("TPE", {}).inner).__module__.startswith("nni.algorithms")
+    with pytest.raises(ConfigError, match=r"classArgs.tuner = 'NoSuchTuner'.*Fix: name a tuner"):
+        BTTacklerTuner("NoSuchTuner", {})
 
 
 def test_bad_class_args_fail_in_the_constructor_with_the_fix():
-    with pytest.raises(ValueError, match="utility = 'best'. Fix: one of ei, ucb, poi"):
+    with pytest.raises(ConfigError, match="utility = 'best'. Fix: one of ei, ucb, poi"):
         GPTuner(utility="best")
-    with pytest.raises(ValueError, match="initial_configs = 0"):
+    with pytest.raises(ConfigError, match="initial_configs = 0"):
         SMACTuner(initial_configs=0)
-    with pytest.raises(TypeError):
-        build_tuner("SMAC", {"tpe_args": {}})
+    with pytest.raises(ConfigError, match="^GP tuner optimize_mode = 'max'. Fix: maximize or minimize$"):
+        BTTacklerTuner("GP", {"optimize_mode": "max"})  # our one-line message, unchanged by the wrapper
+    with pytest.raises(ConfigError, match=r"classArgs.tuner_args = \{'tpe_args': \{\}\}: SMAC rejects them"):
+        BTTacklerTuner("SMAC", {"tpe_args": {}})
 
 
 def test_bttackler_check_reports_the_unsupported_parameter_before_launch(tmp_path):
@@ -191,8 +175,16 @@ def test_bttackler_check_reports_the_unsupported_parameter_before_launch(tmp_pat
         "trainingService": {"platform": "local"},
     }
     (tmp_path / "exp.yml").write_text(yaml.safe_dump(config))
-    with pytest.raises(LaunchError, match=r"searchSpace: search space parameter 'wd' has type 'normal'"):
-        check_config(load_config(tmp_path / "exp.yml"))
+    wrapped, plain = load_config(tmp_path / "exp.yml"), load_config(tmp_path / "exp.yml")
+    plain["tuner"] = {"className": "bttackler_nni.tuners.GPTuner", "codeDirectory": str(tmp_path)}
+    for config in (wrapped, plain):
+        with pytest.raises(ExperimentConfigError) as raised:
+            check_config(config)
+        assert str(raised.value) == (
+            "searchSpace: search space parameter 'wd' has type 'normal', which the GP tuner cannot handle. "
+            "Fix: give it one of the types choice, randint, uniform, quniform, loguniform, qloguniform, "
+            "or use the TPE or SMAC tuner"
+        )
     check_config(load_config(tmp_path / "exp.yml", ["tuner.classArgs.tuner=SMAC"]))
 
 

@@ -1,0 +1,231 @@
+"""Experiment YAML configs: load them with ``--set`` overrides; check them as NNI's dispatcher runs them.
+
+NNI 3.0 validates the shape of a config but not what its dispatcher does at start: build the tuner
+and assessor from their classArgs, give the tuner the search space, ask it for parameters. A bad
+classArg found there kills the dispatcher (the experiment shows ERROR after 10 s, or hangs in
+RUNNING when it happens after start-up). :func:`check_config` therefore does the same things, in
+this process, before anything is launched, and reports each problem as one line that names the
+config key and the fix.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import traceback
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .config import AssessorConfig, ConfigError
+from .tuner import BTTacklerTuner
+from .tuners import SearchSpaceError
+
+_PATH_KEYS = ("searchSpaceFile", "trialCodeDirectory", "experimentWorkingDirectory")
+_ALGORITHM_SECTIONS = ("tuner", "assessor", "advisor")
+_ASSESSOR_NAMES = ("bttackler_nni.BTTacklerAssessor", "bttackler_nni.assessor.BTTacklerAssessor")
+
+
+class ExperimentConfigError(ValueError):
+    """The experiment config cannot be loaded or would not run; the message says where and how to fix it."""
+
+
+def load_config(path: str | os.PathLike[str], overrides: Sequence[str] = ()) -> dict[str, Any]:
+    """Read an experiment YAML, make its paths absolute, and apply ``key.path=value`` overrides.
+
+    Relative paths in the file are relative to the file's folder (as for ``nnictl``); relative paths
+    in overrides are relative to the current directory. Override values are parsed as YAML.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ExperimentConfigError(f"no experiment config at {path}")
+    try:
+        config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
+        raise ExperimentConfigError(f"{path} is not valid YAML: {_one_line(error)}") from None
+    if not isinstance(config, dict):
+        raise ExperimentConfigError(f"{path} must hold a YAML mapping (an NNI v2 experiment config)")
+    config.setdefault("trialCodeDirectory", ".")  # NNI's default, relative to the file's folder
+    for section in _ALGORITHM_SECTIONS:
+        algorithm = config.get(section)
+        if isinstance(algorithm, dict) and algorithm.get("className"):
+            algorithm.setdefault("codeDirectory", ".")
+    _resolve_paths(config, path.resolve().parent)
+    for override in overrides:
+        key, separator, text = override.partition("=")
+        if not separator or not key:
+            raise ExperimentConfigError(
+                f"override {override!r} must look like key.path=value, e.g. maxTrialNumber=8"
+            )
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError as error:
+            raise ExperimentConfigError(
+                f"override {override!r}: the value is not valid YAML ({_one_line(error)}); quote it, "
+                f"e.g. {key}='\"{text}\"'"
+            ) from None
+        changed: dict[str, Any] = {}
+        _set_dotted(changed, key.split("."), value)
+        _resolve_paths(changed, Path.cwd())
+        _merge(config, changed)
+    return config
+
+
+def search_space(config: Mapping[str, Any]) -> Any:
+    """The config's search space: ``searchSpace``, or the JSON file ``searchSpaceFile`` names."""
+    if config.get("searchSpace") is not None:
+        return config["searchSpace"]
+    file = config.get("searchSpaceFile")
+    if file is None:
+        raise ExperimentConfigError("the config has no search space. Fix: set searchSpaceFile or searchSpace")
+    try:
+        return json.loads(Path(file).read_text(encoding="utf-8"))
+    except OSError as error:
+        raise ExperimentConfigError(f"searchSpaceFile {file}: cannot be read ({error.strerror})") from None
+    except (ValueError, UnicodeDecodeError) as error:
+        raise ExperimentConfigError(
+            f"searchSpaceFile {file} is not valid JSON: {_one_line(error)}. Fix: a JSON object such as "
+            '{"lr": {"_type": "loguniform", "_value": [1e-4, 0.1]}}'
+        ) from None
+
+
+def check_config(config: dict[str, Any]) -> None:
+    """Check ``config`` as NNI, then its dispatcher, will use it; raise :class:`ExperimentConfigError`.
+
+    NNI's own config classes first; then the search space is read, and each algorithm section is
+    built from its classArgs exactly as NNI's dispatcher builds it (a tuner is also given the search
+    space and asked for one set of parameters), so that what passes here starts.
+    """
+    from nni.experiment.config import ExperimentConfig
+
+    try:
+        ExperimentConfig(**config).validate()
+    except Exception as error:  # noqa: BLE001 - NNI raises assorted types for bad configs
+        # NNI often fails on a bare assert; its source line is the only explanation there is.
+        where = traceback.extract_tb(error.__traceback__)[-1].line
+        raise ExperimentConfigError(
+            f"NNI rejects the experiment config: {type(error).__name__} {_one_line(error)} ({where})"
+        ) from None
+    space = search_space(config)
+    problems = []
+    for section in _ALGORITHM_SECTIONS:
+        algorithm = config.get(section)
+        if isinstance(algorithm, dict):
+            try:
+                _check_algorithm(section, algorithm, space)
+            except ExperimentConfigError as error:
+                problems.append(str(error))
+    if problems:
+        raise ExperimentConfigError("\n".join(problems))
+
+
+def _check_algorithm(section: str, algorithm: dict[str, Any], space: Any) -> None:
+    """Build one algorithm as NNI's dispatcher does (``nni/__main__.py``) and exercise a tuner once."""
+    from nni.tools.package_utils import create_builtin_class_instance, create_customized_class_instance
+
+    name, class_name = algorithm.get("name"), algorithm.get("className")
+    label = str(name or class_name)
+    class_args = algorithm.get("classArgs") or {}
+    if class_name in _ASSESSOR_NAMES or name == "BTTackler":
+        try:  # our own messages list every bad key at once
+            AssessorConfig.from_class_args(class_args)
+        except ConfigError as error:
+            raise ExperimentConfigError(f"{section}: {error}") from None
+    kind = "assessors" if section == "assessor" else "tuners"
+    with _as_in_the_dispatcher():
+        try:
+            if name:
+                instance = create_builtin_class_instance(name, class_args, kind)
+            else:
+                instance = create_customized_class_instance(algorithm)
+        except ConfigError as error:
+            raise ExperimentConfigError(f"{section}: {error}") from None
+        except Exception as error:  # noqa: BLE001 - whatever the class raises kills the dispatcher
+            raise ExperimentConfigError(
+                f"{section}.classArgs: {label} cannot be built with {class_args!r}: {_describe(error)}. "
+                f"Fix: check {label}'s classArgs in its documentation"
+            ) from None
+        if section != "tuner":
+            return
+        if isinstance(instance, BTTacklerTuner):  # the wrapper would swallow the error at run time
+            _exercise_tuner(instance.inner, instance.tuner_name, f"{section}.classArgs.tuner_args", space)
+        else:
+            _exercise_tuner(instance, label, f"{section}.classArgs", space)
+
+
+def _exercise_tuner(tuner: Any, label: str, key: str, space: Any) -> None:
+    """Give the tuner the search space and ask for parameters once, as the dispatcher's first requests do."""
+    from nni import NoMoreTrialError
+
+    try:
+        tuner.update_search_space(space)
+        tuner.generate_multiple_parameters([0], st_callback=lambda *_: None)
+    except NoMoreTrialError:
+        pass
+    except SearchSpaceError as error:  # a type the tuner cannot handle: the message names parameter and fix
+        raise ExperimentConfigError(f"searchSpace: {error}") from None
+    except Exception as error:  # noqa: BLE001
+        raise ExperimentConfigError(
+            f"{key} or searchSpaceFile: {label} fails on the search space or when asked for parameters: "
+            f"{_describe(error)}. Fix: check {label}'s classArgs (types and values) and the parameter "
+            "types it supports in its documentation"
+        ) from None
+
+
+@contextmanager
+def _as_in_the_dispatcher() -> Iterator[None]:
+    """Build algorithms here without side effects: no journal written, NNI's info logging quiet."""
+    saved_checkpoint = os.environ.pop("NNI_CHECKPOINT_DIRECTORY", None)
+    loggers = [logging.getLogger(name) for name in ("nni", "bttackler_nni")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+        if saved_checkpoint is not None:
+            os.environ["NNI_CHECKPOINT_DIRECTORY"] = saved_checkpoint
+
+
+def _resolve_paths(config: dict[str, Any], base: Path) -> None:
+    for key in _PATH_KEYS:
+        if isinstance(config.get(key), str):
+            config[key] = str((base / Path(config[key]).expanduser()).resolve())
+    for section in _ALGORITHM_SECTIONS:
+        algorithm = config.get(section)
+        if isinstance(algorithm, dict) and isinstance(algorithm.get("codeDirectory"), str):
+            algorithm["codeDirectory"] = str((base / Path(algorithm["codeDirectory"]).expanduser()).resolve())
+
+
+def _set_dotted(target: dict[str, Any], keys: list[str], value: Any) -> None:
+    for key in keys[:-1]:
+        target = target.setdefault(key, {})
+    target[keys[-1]] = value
+
+
+def _merge(target: dict[str, Any], changes: dict[str, Any]) -> None:
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(target.get(key), dict):
+            _merge(target[key], value)
+        else:
+            target[key] = value
+
+
+def _describe(error: BaseException) -> str:
+    """``Type: message`` on one line; where the exception has no message, where it was raised."""
+    text = _one_line(error)
+    if not text:
+        frame = traceback.extract_tb(error.__traceback__)[-1]
+        text = f"at {Path(frame.filename).name}:{frame.lineno} `{frame.line}`"
+    return f"{type(error).__name__}: {text}"
+
+
+def _one_line(error: BaseException) -> str:
+    text = " ".join(str(error).split())
+    return text if len(text) <= 300 else text[:297] + "..."
