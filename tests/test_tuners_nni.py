@@ -92,10 +92,12 @@ def test_wrapped_tuner_runs_to_done_and_learns_from_stopped_trials(tuner, tmp_pa
         ("SMAC", {"name": "BTTacklerSMAC"}),  # after `bttackler register`
     ],
 )
-def test_plain_tuner_by_class_name_or_registered_name_runs_to_done(tuner, section, tmp_path):
+def test_plain_tuner_by_class_name_or_registered_name_runs_to_done(tuner, section, tmp_path, monkeypatch):
     with isolated_nni(tmp_path) as env:
         if "name" in section:
             assert bttackler("register", env=env).returncode == 0
+            # check_config builds the tuner here, as the dispatcher will: from the same registrations
+            monkeypatch.setenv("NNI_CONFIG_DIR", env["NNI_CONFIG_DIR"])
         config = digits_config(tmp_path, SPACE, trials=4, epochs=3, concurrency=1)
         config["tuner"] = {**section, "classArgs": {"optimize_mode": "maximize", **TUNER_ARGS[tuner]}}
         config["assessor"] = None
