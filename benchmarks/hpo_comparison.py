@@ -25,9 +25,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bttackler_nni import nni_experiment
 from bttackler_nni.evaluation.reports import write_comparison
 from bttackler_nni.evaluation.results import trial_results
+from bttackler_nni.experiments import store
 from bttackler_nni.experiments.config import load_config
 from bttackler_nni.experiments.launch import nnictl, nnictl_environment, run_to_end
 
@@ -109,7 +109,7 @@ def report(runs: dict[str, list[str]], budget: float, out: Path) -> None:
     The main rows pair repetition i of a rule with repetition i of the baseline (same tuner seed,
     so the same configurations on offer); "all pairs" rows compare every run with every run.
     """
-    experiments = {arm: [nni_experiment.load(path) for path in paths] for arm, paths in runs.items()}
+    experiments = {arm: [store.load(path) for path in paths] for arm, paths in runs.items()}
 
     def mean_trials(arm: str) -> float:
         return sum(len(trial_results(x, budget)) for x in experiments[arm]) / len(experiments[arm])

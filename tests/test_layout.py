@@ -83,9 +83,18 @@ def test_torch_stays_on_the_trial_side_and_the_paper_tasks_stay_out(path):
     assert not {n for n in names if n.startswith("bttackler_nni.cli")} or path.parent.name == "cli"
 
 
-@pytest.mark.parametrize("path", modules("dispatcher"), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", modules("dispatcher") + modules("tuners"), ids=lambda p: p.name)
 def test_what_runs_inside_nni_needs_nni_and_the_core_only(path):
-    allowed = ("numpy", "nni", "bttackler_nni.dispatcher", "bttackler_nni.diagnosis", "bttackler_nni.record")
+    allowed = (
+        "numpy",
+        "nni",
+        "scipy",
+        "smac",
+        "ConfigSpace",
+        "bttackler_nni.dispatcher",
+        "bttackler_nni.tuners",
+    )
+    allowed += ("bttackler_nni.diagnosis", "bttackler_nni.record")
     assert outside(imports_of(path), allowed) == set()
 
 

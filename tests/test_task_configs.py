@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from bttackler_nni import BTTacklerTuner
 from bttackler_nni.experiments.config import check_config, load_config
+from bttackler_nni.tuners import tuner_class
 from bttackler_paper import cifar10_cnn, cifar10_lstm, ex96trans
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -78,7 +80,9 @@ def test_each_task_ships_every_tuner_and_arm(task):
     rule = TASKS[task][2]
     names = {p.name for p in (CONFIGS / task).glob("*.yml")}
     assert names == {
-        f"{tuner}_{arm}.yml" for tuner in ("random", "tpe") for arm in ("baseline", "bttackler", rule)
+        f"{tuner}_{arm}.yml"
+        for tuner in ("random", "tpe", "gp", "smac")
+        for arm in ("baseline", "bttackler", rule)
     }
 
 
@@ -108,3 +112,17 @@ def test_bttackler_arms_feed_their_tuner():
         config = load_config(path)
         assert config["tuner"]["className"] == "bttackler_nni.BTTacklerTuner"
         assert config["assessor"]["className"] == "bttackler_nni.BTTacklerAssessor"
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted(CONFIGS.glob("*/gp_*.yml")) + sorted(CONFIGS.glob("*/smac_*.yml")),
+    ids=lambda p: f"{p.parent.name}/{p.name}",
+)
+def test_gp_and_smac_arms_use_the_working_tuners_not_nnis_broken_ones(path):
+    from nni.tools.package_utils import create_customized_class_instance
+
+    tuner = create_customized_class_instance(load_config(path)["tuner"])  # as NNI's dispatcher does
+    if isinstance(tuner, BTTacklerTuner):
+        tuner = tuner.inner
+    assert isinstance(tuner, tuner_class(path.name.split("_")[0].upper()))

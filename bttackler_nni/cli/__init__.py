@@ -23,7 +23,7 @@ from ..experiments.launch import (
 )
 
 REGISTRATION_META = Path(__file__).parents[1] / "experiments" / "nni_algorithms.yml"
-REGISTERED_NAMES = ("BTTackler", "BTTacklerTuner")
+REGISTERED_NAMES = ("BTTackler", "BTTacklerTuner", "BTTacklerGP", "BTTacklerSMAC")
 INTERRUPTED = 130
 """Exit status after Ctrl-C (128 + SIGINT), as shells report it."""
 
@@ -170,7 +170,8 @@ def _register(args: argparse.Namespace) -> int:
         print(nnictl("algo", "register", "--meta", str(REGISTRATION_META)).strip())
         print(
             "Use them in any experiment config: `assessor: {name: BTTackler}` and "
-            "`tuner: {name: BTTacklerTuner, classArgs: {tuner: TPE, tuner_args: {optimize_mode: maximize}}}`"
+            "`tuner: {name: BTTacklerTuner, classArgs: {tuner: TPE, tuner_args: {optimize_mode: maximize}}}` "
+            "(or tuner: GP, SMAC; plain: `tuner: {name: BTTacklerGP}`, `{name: BTTacklerSMAC}`)"
         )
     return 0
 
@@ -252,7 +253,9 @@ def _parser() -> argparse.ArgumentParser:
     comparison.add_argument("--out", help="output folder (default: ./bttackler-compare)")
     comparison.set_defaults(handler=_compare)
 
-    register = commands.add_parser("register", help="register BTTackler and BTTacklerTuner as NNI algorithms")
+    register = commands.add_parser(
+        "register", help="register BTTackler, BTTacklerTuner, BTTacklerGP and BTTacklerSMAC as NNI algorithms"
+    )
     register.add_argument("--undo", action="store_true", help="unregister them")
     register.set_defaults(handler=_register)
 

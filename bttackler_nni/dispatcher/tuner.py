@@ -25,6 +25,7 @@ from nni.tools.package_utils import create_builtin_class_instance
 from nni.tuner import Tuner
 
 from ..diagnosis.config import ConfigError
+from ..tuners import TUNERS, tuner_class
 from .guard import contained
 from .handoff import ENDED_TRIALS, EndedTrial
 from .journal import TUNER_FEEDBACK_FILE, current_journal_dir, feedback_line, open_journal, read_feedback
@@ -53,7 +54,8 @@ class BTTacklerTuner(Tuner):
     same search space for that request (logged), so the experiment goes on.
 
     Args:
-        tuner: NNI name of the tuner to wrap, e.g. ``TPE``, ``Random``, ``Evolution``.
+        tuner: NNI name of the tuner to wrap, e.g. ``TPE``, ``Random``, ``Evolution``; ``GP`` and
+            ``SMAC`` build the working versions in :mod:`bttackler_nni.tuners`.
         tuner_args: that tuner's ``classArgs``, e.g. ``{optimize_mode: maximize}``.
 
     Example experiment config::
@@ -368,9 +370,18 @@ class BTTacklerTuner(Tuner):
 
 
 def _build_tuner(name: str, args: dict[str, Any]) -> Tuner:
-    """The NNI tuner called ``name`` with ``args``, as NNI's dispatcher builds a tuner named in a config."""
+    """The tuner called ``name`` with ``args``: as NNI's dispatcher builds a tuner named in a config,
+    except ``GP`` and ``SMAC``, NNI's broken on numpy 2, which are ours (:mod:`bttackler_nni.tuners`).
+
+    A :class:`ConfigError` of our tuners (a bad argument, a search space they cannot handle, the
+    missing ``smac`` extra) is their own one-line message and passes unchanged.
+    """
     try:
+        if name in TUNERS:
+            return tuner_class(name)(**args)
         return create_builtin_class_instance(name, args, "tuners")
+    except ConfigError:
+        raise
     except RuntimeError as error:
         if "Builtin name is not found" not in str(error):
             raise _rejected(name, args, error) from error

@@ -23,6 +23,7 @@ import yaml
 
 from ..diagnosis.config import AssessorConfig, ConfigError
 from ..dispatcher.tuner import BTTacklerTuner
+from ..tuners import SearchSpaceError
 
 _PATH_KEYS = ("searchSpaceFile", "trialCodeDirectory", "experimentWorkingDirectory")
 _ALGORITHM_SECTIONS = ("tuner", "assessor", "advisor")
@@ -165,6 +166,8 @@ def _exercise_tuner(tuner: Any, label: str, key: str, space: Any) -> None:
         tuner.generate_multiple_parameters([0], st_callback=lambda *_: None)
     except NoMoreTrialError:
         pass
+    except SearchSpaceError as error:  # a type the tuner cannot handle: the message names parameter and fix
+        raise ExperimentConfigError(f"searchSpace: {error}") from None
     except Exception as error:  # noqa: BLE001
         raise ExperimentConfigError(
             f"{key} or searchSpaceFile: {label} fails on the search space or when asked for parameters: "
