@@ -57,7 +57,7 @@ def test_concurrent_tpe_survives_crashing_and_killed_trials(tmp_path, with_asses
             "--set",
             "trialConcurrency=4",
             "--set",
-            f"trialCommand=python {CHAOS_TRIAL} --epochs 8 --samples-per-epoch 8000",
+            f"trialCommand=python {CHAOS_TRIAL} --epochs 5 --samples-per-epoch 6000",
         ]
         if not with_assessor:
             overrides += ["--set", "assessor=null"]

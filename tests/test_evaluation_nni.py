@@ -60,7 +60,7 @@ def test_replay_of_a_run_without_early_stopping_shows_the_time_it_would_save(bas
     result = replay(experiment)
     doomed = {t.id for t in experiment.trials if t.parameters["lr"] == 1e-7}
     assert doomed and {s.verdict.trial for s in result.stops} == doomed
-    assert all(s.indicator == "PLC" and s.epoch == 2 for s in result.stops)
+    assert all(s.reason.indicator == "PLC" and s.verdict.epoch == 2 for s in result.stops)
     for stop in result.stops:
         trial = experiment.trial(stop.trial)
         assert stop.seconds_saved == pytest.approx(trial.end - trial.intermediate_times[2])
