@@ -10,20 +10,17 @@ from pathlib import Path
 
 from ..diagnosis.direction import Direction
 from ..evaluation.summary import explain_trial, summarize
-from ..experiments import repair, store
+from ..experiments import registration, repair, store
 from ..experiments.config import ExperimentConfigError, check_config, load_config
 from ..experiments.launch import (
     LaunchError,
     RunningExperiment,
     create,
-    nnictl,
     nnictl_environment,
     stop,
     wait,
 )
 
-REGISTRATION_META = Path(__file__).parents[1] / "experiments" / "nni_algorithms.yml"
-REGISTERED_NAMES = ("BTTackler", "BTTacklerTuner", "BTTacklerGP", "BTTacklerSMAC")
 INTERRUPTED = 130
 """Exit status after Ctrl-C (128 + SIGINT), as shells report it."""
 
@@ -164,10 +161,9 @@ def _compare(args: argparse.Namespace) -> int:
 
 def _register(args: argparse.Namespace) -> int:
     if args.undo:
-        for name in REGISTERED_NAMES:
-            print(nnictl("algo", "unregister", name).strip())
+        print("\n".join(registration.unregister()))
     else:
-        print(nnictl("algo", "register", "--meta", str(REGISTRATION_META)).strip())
+        print(registration.register())
         print(
             "Use them in any experiment config: `assessor: {name: BTTackler}` and "
             "`tuner: {name: BTTacklerTuner, classArgs: {tuner: TPE, tuner_args: {optimize_mode: maximize}}}` "
@@ -254,7 +250,7 @@ def _parser() -> argparse.ArgumentParser:
     comparison.set_defaults(handler=_compare)
 
     register = commands.add_parser(
-        "register", help="register BTTackler, BTTacklerTuner, BTTacklerGP and BTTacklerSMAC as NNI algorithms"
+        "register", help=f"register {', '.join(registration.names())} as NNI algorithms"
     )
     register.add_argument("--undo", action="store_true", help="unregister them")
     register.set_defaults(handler=_register)

@@ -24,10 +24,10 @@ import yaml
 from ..diagnosis.config import AssessorConfig, ConfigError
 from ..dispatcher.tuner import BTTacklerTuner
 from ..tuners import SearchSpaceError
+from . import registration
 
 _PATH_KEYS = ("searchSpaceFile", "trialCodeDirectory", "experimentWorkingDirectory")
 _ALGORITHM_SECTIONS = ("tuner", "assessor", "advisor")
-_ASSESSOR_NAMES = ("bttackler_nni.BTTacklerAssessor", "bttackler_nni.dispatcher.assessor.BTTacklerAssessor")
 
 
 class ExperimentConfigError(ValueError):
@@ -130,7 +130,7 @@ def _check_algorithm(section: str, algorithm: dict[str, Any], space: Any) -> Non
     name, class_name = algorithm.get("name"), algorithm.get("className")
     label = str(name or class_name)
     class_args = algorithm.get("classArgs") or {}
-    if class_name in _ASSESSOR_NAMES or name == "BTTackler":
+    if registration.is_our_assessor(name, class_name):
         try:  # our own messages list every bad key at once
             AssessorConfig.from_class_args(class_args)
         except ConfigError as error:
