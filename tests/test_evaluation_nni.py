@@ -62,7 +62,7 @@ def test_replay_of_a_run_without_early_stopping_shows_the_time_it_would_save(bas
     assert doomed and {s.verdict.trial for s in result.stops} == doomed
     assert all(s.reason.indicator == "PLC" and s.verdict.epoch == 2 for s in result.stops)
     for stop in result.stops:
-        trial = experiment.trial(stop.trial)
+        trial = experiment.trial(stop.verdict.trial)
         assert stop.seconds_saved == pytest.approx(trial.end - trial.intermediate_times[2])
         # 7 of the 9 epochs after the first report were still to come (the time before the first
         # report is start-up: imports and data, which a loaded machine stretches).
