@@ -1,24 +1,35 @@
 """Reporter overhead: training with the Reporter attached vs plain, measured side by side.
 
-For each of the paper's three models at their default sizes (Cifar10CNN, Cifar10LSTM, Ex96Trans),
-two identical copies train on the same batches in one process; the Reporter is attached to one.
-An "epoch" is ``--batches`` optimizer steps followed by ``end_epoch`` (the one device-to-host
-transfer); the two copies alternate which goes first in each of ``--repeats`` rounds. Printed:
-median epoch time of each and the median of the per-round time ratios (target: <= 2% on CPU).
-"hook work" is the Reporter's own per-batch work (the statistics taken before ``optimizer.step``,
-timed on its own, 50 times) times the batches of an epoch, as a share of the plain epoch: a
-low-noise view of the same cost, since on a shared 2-core machine single epochs vary by +-20%.
+For each of the paper's three models at their default sizes (Cifar10CNN, Cifar10LSTM, Ex96Trans)
+and a larger one (ResNet18: torchvision's ResNet-18 layout, 11.2M parameters, built here), two
+identical copies train on the same batches in one process; the Reporter, with its default
+overhead budget (1%, or ``--budget``; ``--sample-every k`` forces a rate instead), is attached to
+one. An "epoch" is ``--batches`` optimizer steps followed by ``end_epoch`` (the one device-to-host
+transfer); the two copies alternate which goes first in each of ``--repeats`` rounds, after a
+warm-up round in which the Reporter calibrates. Printed per model:
 
-On a GPU, "host syncs" counts the device-to-host synchronisations the Reporter's per-batch work
-makes (PyTorch's sync debug mode, over 50 batches): it must be 0, since a per-batch copy to the
-host is what made the paper's released code cost +128% to +160% on an H100.
+- "1 in k": the sampling rate the Reporter chose (the cap, ``batches // 10``, keeps at least 10
+  sampled batches per epoch), and "measured": the share of training time it measured for its
+  statistics at that rate (the record's ``overhead_share``);
+- "hook share" (target: <= 1%): the Reporter's per-batch work, timed on its own with a device
+  sync per call over 30 cycles of k batches (median cycle, so sampled and skipped batches both
+  count), times the batches of an epoch, as a share of the plain epoch; a low-noise view of the
+  same cost, and on a GPU an upper bound, since in training its kernels queue behind the backward
+  pass;
+- "overhead": median epoch times and the median of the per-round time ratios; on a shared 2-core
+  machine single epochs vary by +-20% or more.
+
+On a GPU, "host syncs" counts the device-to-host synchronisations of the Reporter's per-batch work
+(PyTorch's sync debug mode, over the same cycles): it must be 0, since a per-batch copy to the
+host is what made the paper's released code cost +128% to +160% on an H100
+(tests/test_reporter_cuda.py also checks the calibration window).
 
 Batches come from the real data in ``--data`` (default ``../shared/data``: CIFAR-10 subset,
 Exchange-Rate) when it is there, else random tensors of the same shape (the statistics' cost does
 not depend on the values).
 
-    python benchmarks/reporter_overhead.py                 # CPU
-    python benchmarks/reporter_overhead.py --device cuda   # a GPU, where one is available
+    python benchmarks/reporter_overhead.py                 # CPU, 20 batches per epoch
+    python benchmarks/reporter_overhead.py --device cuda   # a GPU, 200 batches per epoch
 """
 
 from __future__ import annotations
@@ -34,11 +45,13 @@ import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 
 from bttackler_nni import Reporter
+from bttackler_nni.trial.sampling import MIN_SAMPLED_BATCHES
 from bttackler_paper import cifar10, cifar10_cnn, cifar10_lstm, ex96trans, exchange_rate
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -76,6 +89,49 @@ def exchange_batches(data: Path, count: int, size: int, device: torch.device) ->
     ]
 
 
+class BasicBlock(nn.Module):
+    """Two 3x3 convolutions with batch norm and a shortcut (a 1x1 convolution where the shape changes)."""
+
+    def __init__(self, channels_in: int, channels_out: int, stride: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels_in, channels_out, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(channels_out)
+        self.conv2 = nn.Conv2d(channels_out, channels_out, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(channels_out)
+        self.relu = nn.ReLU()
+        self.shortcut = (
+            nn.Sequential(
+                nn.Conv2d(channels_in, channels_out, 1, stride, bias=False), nn.BatchNorm2d(channels_out)
+            )
+            if stride != 1 or channels_in != channels_out
+            else nn.Identity()
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.relu(self.bn1(self.conv1(x)))
+        return self.relu(self.bn2(self.conv2(h)) + self.shortcut(x))
+
+
+def resnet18(params: dict, device: torch.device) -> tuple[nn.Module, torch.optim.Optimizer, None]:
+    """ResNet-18 as torchvision lays it out (7x7 stem, max-pooling, 2 blocks per stage), 10 classes."""
+    stages, blocks, channels = [], [], 64
+    for width, stride in ((64, 1), (128, 2), (256, 2), (512, 2)):
+        blocks = [BasicBlock(channels, width, stride), BasicBlock(width, width, 1)]
+        stages.append(nn.Sequential(*blocks))
+        channels = width
+    model = nn.Sequential(
+        nn.Conv2d(3, 64, 7, 2, 3, bias=False),
+        nn.BatchNorm2d(64),
+        nn.ReLU(),
+        nn.MaxPool2d(3, 2, 1),
+        *stages,
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(512, 10),
+    ).to(device)
+    return model, torch.optim.SGD(model.parameters(), lr=params["lr"], momentum=0.9, weight_decay=5e-4), None
+
+
 MODELS: dict[
     str, tuple[Callable, dict, Callable[[Path, int, int, torch.device], list[Batch]], Callable, Callable]
 ] = {
@@ -100,6 +156,13 @@ MODELS: dict[
         exchange_batches,
         lambda x: x,
         nn.functional.mse_loss,
+    ),
+    "ResNet18": (
+        resnet18,
+        {"batch_size": 90, "lr": 0.05},
+        cifar_batches,
+        lambda x: x,
+        nn.functional.cross_entropy,
     ),
 }
 
@@ -142,22 +205,27 @@ def _timed(step: Callable[[], None], device: torch.device) -> float:
     return time.perf_counter() - started
 
 
-def host_syncs_per_batch(step: Callable[[], None], batches: int = 50) -> float:
+def host_syncs_per_call(step: Callable[[], None], calls: int) -> float:
     """Device-to-host synchronisations per call of ``step``, counted by CUDA sync debug mode."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         torch.cuda.set_sync_debug_mode("warn")
         try:
-            for _ in range(batches):
+            for _ in range(calls):
                 step()
         finally:
             torch.cuda.set_sync_debug_mode("default")
     notice = "Synchronization debug mode is a prototype"  # printed once, not a synchronisation
-    return sum(not str(w.message).startswith(notice) for w in caught) / batches
+    return sum(not str(w.message).startswith(notice) for w in caught) / calls
 
 
 def measure(
-    name: str, data: Path, batches_per_epoch: int, repeats: int, device: torch.device
+    name: str,
+    data: Path,
+    batches_per_epoch: int,
+    repeats: int,
+    device: torch.device,
+    reporter_options: dict[str, Any],
 ) -> dict[str, float]:
     build, params, make_batches, transform, loss_fn = MODELS[name]
     # two builds from one seed, not a deepcopy: a copied cuDNN LSTM loses its packed weights and
@@ -166,7 +234,7 @@ def measure(
     plain_model, plain_optimizer, _ = build(params, device)
     torch.manual_seed(0)
     watched_model, watched_optimizer, _ = build(params, device)
-    reporter = Reporter(watched_model, watched_optimizer, max_epochs=repeats + 1)
+    reporter = Reporter(watched_model, watched_optimizer, max_epochs=repeats + 1, **reporter_options)
     batches = make_batches(data, batches_per_epoch, params["batch_size"], device)
     runs = {
         "plain": lambda: epoch(plain_model, plain_optimizer, batches, transform, loss_fn, None, device),
@@ -174,17 +242,22 @@ def measure(
             watched_model, watched_optimizer, batches, transform, loss_fn, reporter, device
         ),
     }
-    runs["plain"](), runs["reporter"]()  # warm-up
+    runs["plain"](), runs["reporter"]()  # warm-up; the Reporter calibrates here
     times: dict[str, list[float]] = {"plain": [], "reporter": []}
     for round_ in range(repeats):
         for kind in ("plain", "reporter") if round_ % 2 == 0 else ("reporter", "plain"):
             times[kind].append(runs[kind]())
     ratios = [w / p for w, p in zip(times["reporter"], times["plain"], strict=True)]
-    hook_seconds = statistics.median(_timed(reporter.after_backward, device) for _ in range(50))
-    syncs = host_syncs_per_batch(reporter.after_backward) if device.type == "cuda" else math.nan
+    rate = reporter.sample_every
+    last = reporter.end_epoch(train_loss=0.0)  # an empty epoch: the rate and the measured share
+    cycles = [sum(_timed(reporter.after_backward, device) for _ in range(rate)) / rate for _ in range(30)]
+    syncs = host_syncs_per_call(reporter.after_backward, 30 * rate) if device.type == "cuda" else math.nan
     return {
         "syncs": syncs,
-        "hook": hook_seconds * batches_per_epoch / statistics.median(times["plain"]),
+        "rate": rate,
+        "cap": batches_per_epoch // MIN_SAMPLED_BATCHES,
+        "measured": last.get("overhead_share", math.nan),
+        "hook": statistics.median(cycles) * batches_per_epoch / statistics.median(times["plain"]),
         "plain": statistics.median(times["plain"]),
         "reporter": statistics.median(times["reporter"]),
         "ratio": statistics.median(ratios),
@@ -202,30 +275,42 @@ def percent(ratio: float) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--batches", type=int, default=20, help="optimizer steps per timed epoch")
+    parser.add_argument(
+        "--batches", type=int, help="optimizer steps per timed epoch (default: 20 on CPU, 200 on a GPU)"
+    )
     parser.add_argument("--repeats", type=int, default=15, help="rounds of (plain, reporter) epochs")
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     parser.add_argument("--data", type=Path, default=SHARED_DATA, help="folder with the shared data files")
+    parser.add_argument("--budget", type=float, default=0.01, help="the Reporter's overhead_budget")
+    parser.add_argument("--sample-every", type=int, help="force this rate instead of the budget")
     args = parser.parse_args()
     logging.getLogger("nni").setLevel(logging.WARNING)  # NNI's standalone mode logs every record
     device = torch.device(args.device)
+    batches = args.batches or (200 if device.type == "cuda" else 20)
     if device.type == "cuda":
         hardware = torch.cuda.get_device_name(device)
     else:
         cpu = platform.processor() or platform.machine()
-        hardware = f"{cpu}, {os.cpu_count()} cpus, {torch.get_num_threads()} torch threads"
+        load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+        hardware = (
+            f"{cpu}, {os.cpu_count()} cpus, {torch.get_num_threads()} torch threads, load average {load}"
+        )
+    options = {"sample_every": args.sample_every} if args.sample_every else {"overhead_budget": args.budget}
     print(f"# torch {torch.__version__}, {hardware}; command: python {' '.join(sys.argv)}")
+    print(f"# {batches} batches per epoch; Reporter({', '.join(f'{k}={v}' for k, v in options.items())})")
     print(
-        f"{'model':<12} {'layers':>6} {'batch':>5} {'plain s/epoch':>14} {'reporter s/epoch':>17} "
-        f"{'overhead (median of paired ratios)':>36} {'range':>17} {'hook work':>10}"
-        + (f" {'host syncs/batch':>16}" if device.type == "cuda" else "")
+        f"{'model':<12} {'layers':>6} {'batch':>5} {'1 in k (cap)':>12} {'measured':>8} {'hook share':>10} "
+        f"{'plain s/epoch':>13} {'reporter s/epoch':>16} {'overhead (median of paired ratios)':>34} "
+        f"{'range':>17}" + (f" {'host syncs/batch':>16}" if device.type == "cuda" else "")
     )
     for name in args.models:
-        r = measure(name, args.data, args.batches, args.repeats, device)
+        r = measure(name, args.data, batches, args.repeats, device, options)
         print(
-            f"{name:<12} {r['layers']:>6} {r['batch']:>5} {r['plain']:>14.4f} {r['reporter']:>17.4f} "
-            f"{percent(r['ratio']):>35.2f}% {percent(r['low']):>7.2f}% .. {percent(r['high']):>5.2f}% "
-            f"{100 * r['hook']:>9.2f}%" + (f" {r['syncs']:>16.2f}" if device.type == "cuda" else ""),
+            f"{name:<12} {r['layers']:>6} {r['batch']:>5} {r['rate']:>6} ({r['cap']:>3}) "
+            f"{100 * r['measured']:>7.2f}% {100 * r['hook']:>9.2f}% "
+            f"{r['plain']:>13.4f} {r['reporter']:>16.4f} "
+            f"{percent(r['ratio']):>33.2f}% {percent(r['low']):>7.2f}% .. {percent(r['high']):>5.2f}%"
+            + (f" {r['syncs']:>16.2f}" if device.type == "cuda" else ""),
             flush=True,
         )
 

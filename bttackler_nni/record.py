@@ -16,6 +16,10 @@ Record layout (all keys optional except ``default``)::
       "dead_activation_share": 0.3,   # only with activation tracking
       "nonfinite": 0,             # 1 when a loss or gradient of the epoch was NaN or +-Inf
       "sampled_batches": 45,
+      "sample_every": 4,          # statistics were taken on 1 batch in 4 (chosen to hold the Reporter's
+                                  # overhead_budget, or forced with sample_every=4)
+      "overhead_share": 0.006,    # measured share of training time the statistics cost at that rate
+                                  # (only when the Reporter calibrated it)
       "epoch_seconds": 2.4,       # wall time of the epoch: since the previous record (the first: since
                                   # the Reporter was created), training and evaluation included
       "layers": {"names": [...], "grad": [...], "zero_share": [...]},   # g[l], z[l], forward order
@@ -49,6 +53,8 @@ ZERO_GRAD_SHARE = "zero_grad_share"
 DEAD_ACTIVATION_SHARE = "dead_activation_share"
 NONFINITE = "nonfinite"
 SAMPLED_BATCHES = "sampled_batches"
+SAMPLE_EVERY = "sample_every"
+OVERHEAD_SHARE = "overhead_share"
 EPOCH_SECONDS = "epoch_seconds"
 TRIAL = "trial"
 PARAMETER_ID = "parameter_id"
@@ -107,6 +113,8 @@ class EpochRecord:
     zero_grad_layers: tuple[int, ...] = ()
     zero_grad_share: float | None = None
     dead_activation_share: float | None = None
+    sample_every: int | None = None
+    overhead_share: float | None = None
 
     def layer_name(self, index: int) -> str:
         """A layer's name for messages, or ``layer <index>`` when names were not sent."""
@@ -162,6 +170,8 @@ def parse_record(raw: Any) -> tuple[EpochRecord, list[str]]:
     fields[EPOCH] = _read_count(raw, EPOCH, problems)
     fields[MAX_EPOCHS] = _read_count(raw, MAX_EPOCHS, problems, minimum=1)
     fields[NONFINITE] = _read_flag(raw, NONFINITE, problems)
+    fields[SAMPLE_EVERY] = _read_count(raw, SAMPLE_EVERY, problems, minimum=1)
+    fields[OVERHEAD_SHARE] = _read_number(raw, OVERHEAD_SHARE, problems, _NON_NEGATIVE)
     scalars = {key: _read_number(raw, key, problems, _SCALAR_RANGES[key]) for key in _SCALAR_STAT_KEYS}
 
     layers = _read_group(raw, LAYERS, (GRAD, ZERO_SHARE), problems)

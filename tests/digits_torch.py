@@ -8,23 +8,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from sklearn.datasets import load_digits
+from digits_task import split_digits as digits
+from digits_task import train_epoch
 from torch import nn
 
 from bttackler_nni import Reporter
 from bttackler_nni.diagnosis.engine import Diagnoser, Verdict
 
 logging.getLogger("nni").setLevel(logging.WARNING)  # NNI's standalone mode logs every record
-
-
-def digits(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Train/validation split (80/20) of the 1,797 8x8 digit images, scaled to [0, 1]."""
-    x, y = load_digits(return_X_y=True)
-    order = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
-    x = torch.tensor(x / 16, dtype=torch.float32)[order]
-    y = torch.tensor(y)[order]
-    cut = int(0.8 * len(x))
-    return x[:cut], y[:cut], x[cut:], y[cut:]
 
 
 def mlp(
@@ -71,31 +62,15 @@ def train(
     on_batch: Callable[[int], None] | None = None,
 ) -> Run:
     """Train with a Reporter attached and a Diagnoser judging each record, like a trial under NNI."""
-    x_train, y_train, x_val, y_val = digits()
+    data = digits()
     reporter = Reporter(model, optimizer, max_epochs=epochs, **(reporter_kwargs or {}))
     diagnoser, run = Diagnoser(), Run()
     generator = torch.Generator().manual_seed(seed)
     for _ in range(epochs):
-        model.train()
-        order = torch.randperm(len(x_train), generator=generator)
-        total = 0.0
-        for batch, start in enumerate(range(0, len(x_train), batch_size)):
-            index = order[start : start + batch_size]
-            optimizer.zero_grad()
-            loss = nn.functional.cross_entropy(model(x_train[index]), y_train[index])
-            loss.backward()
-            if on_batch is not None:
-                on_batch(batch)
-            optimizer.step()
-            total += loss.item() * len(index)
-        model.eval()
-        with torch.no_grad():
-            logits = model(x_val)
-            val_loss = nn.functional.cross_entropy(logits, y_val).item()
-            val_acc = (logits.argmax(1) == y_val).float().mean().item()
-        run.records.append(
-            reporter.end_epoch(train_loss=total / len(x_train), val_loss=val_loss, val_acc=val_acc)
+        train_loss, val_loss, val_acc = train_epoch(
+            model, optimizer, data, generator, batch_size=batch_size, before_step=on_batch
         )
+        run.records.append(reporter.end_epoch(train_loss=train_loss, val_loss=val_loss, val_acc=val_acc))
         run.verdicts.append(diagnoser.assess("trial", run.records))
         if stop_early and run.verdicts[-1].stop:
             break

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import subprocess
 import sys
 import time
@@ -17,7 +18,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from bttackler_nni.experiments import repair
+import pytest
+
+from bttackler_nni.experiments import repair, store
 from bttackler_nni.experiments.launch import LaunchError, nnictl, nnictl_environment
 
 REPO = Path(__file__).resolve().parents[1]
@@ -47,6 +50,12 @@ def nni_repair_state_kept() -> Iterator[None]:
         yield
     finally:
         (repair.apply if before is repair.RepairState.REPAIRED else repair.revert)()
+
+
+def only_experiment(env: dict[str, str]) -> store.Experiment:
+    """The one experiment started under the isolated NNI home ``env``."""
+    (directory,) = (Path(env["HOME"]) / "nni-experiments").glob("[!._]*")
+    return store.load(directory, home=Path(env["HOME"]))
 
 
 def bttackler(*args: str, env: dict[str, str], timeout: float = 600) -> subprocess.CompletedProcess:
@@ -80,8 +89,8 @@ GOOD_AND_BAD = dict(  # lr 1e-7 never learns (PLC); lr 2e-3..3e-3 with Adam lear
 )
 
 
-def short_digits_run(space: Path, trials: int, seed: int) -> list[str]:
-    """``--set`` overrides for a small, reproducible digits experiment (10 epochs, NMG off)."""
+def short_digits_run(space: Path, trials: int, seed: int, epochs: int = 10) -> list[str]:
+    """``--set`` overrides for a small, reproducible digits experiment (10 epochs unless told, NMG off)."""
     return [
         "--set",
         f"searchSpaceFile={space}",
@@ -90,12 +99,18 @@ def short_digits_run(space: Path, trials: int, seed: int) -> list[str]:
         "--set",
         "trialConcurrency=2",
         "--set",
-        "trialCommand=python train.py --epochs 10 --samples-per-epoch 20000",
+        f"trialCommand=python train.py --epochs {epochs} --samples-per-epoch 20000",
         "--set",
         f"tuner.classArgs.tuner_args.seed={seed}",
         "--set",
         "assessor.classArgs.indicators.NMG=false",
     ]
+
+
+def remote_service(machine: dict[str, object]) -> list[str]:
+    """``--set`` overrides that run the trials on one machine of NNI's remote training service."""
+    service = {"platform": "remote", "machineList": [machine]}
+    return ["--set", "nniManagerIp=127.0.0.1", "--set", f"trainingService={json.dumps(service)}"]
 
 
 def wait_until(condition: Callable[[], bool], timeout: float, what: str, poll: float = 1.0) -> None:
@@ -104,3 +119,11 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str, poll: f
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
         time.sleep(poll)
+
+
+def missing_system_packages(reason: str) -> None:
+    """Skip a test whose system packages are not installed here; fail it under CI, which installs
+    them (``.ci/run`` sets ``BTTACKLER_CI=1``), so that CI never passes by skipping."""
+    if os.environ.get("BTTACKLER_CI"):
+        pytest.fail(f"{reason}; CI must install it: `make system-packages` (.ci/run)")
+    pytest.skip(reason)

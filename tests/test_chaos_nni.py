@@ -20,6 +20,7 @@ from nni_harness import (
     GOOD_AND_BAD,
     bttackler,
     isolated_nni,
+    only_experiment,
     search_space,
     short_digits_run,
     wait_until,
@@ -32,11 +33,6 @@ pytestmark = [pytest.mark.nni, pytest.mark.chaos]
 
 CHAOS_TRIAL = Path(__file__).with_name("chaos") / "trial.py"
 FATES = ("crash-1", "crash-2", "sigkill-1")
-
-
-def only_experiment(env: dict[str, str]) -> store.Experiment:
-    (directory,) = (Path(env["HOME"]) / "nni-experiments").glob("[!._]*")
-    return store.load(directory, home=Path(env["HOME"]))
 
 
 def dispatcher_log(experiment: store.Experiment) -> str:

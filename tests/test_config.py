@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bttackler_nni.diagnosis.config import AssessorConfig, ConfigError
+from bttackler_nni.diagnosis.config import AssessorConfig, ConfigError, Preset
+from bttackler_nni.diagnosis.direction import Direction
 from bttackler_nni.diagnosis.indicators import Stage
 
 
@@ -17,7 +18,9 @@ def test_no_class_args_gives_the_documented_defaults():
         1,
     )
     assert config.max_epochs is None
-    assert [i.id for i in config.build_indicators()] == ["AGV", "EAG", "ERG", "LAR", "PLC", "ULC", "NMG"]
+    assert config.preset is Preset.DEFAULT and config.direction is Direction.MAXIMIZE
+    indicators = ["AGV", "EAG", "ERG", "LAR", "PLC", "ULC", "NMG", "RNK"]
+    assert [i.id for i in config.build_indicators()] == indicators
     eag, erg = config.indicators["EAG"], config.indicators["ERG"]
     assert (eag.grad_max, eag.ratio_max, eag.stage, eag.protected) == (1e4, 1e3, Stage.ALWAYS, False)
     assert (erg.grad_min, erg.ratio_min, erg.stage, erg.protected) == (1e-5, 1e-4, Stage.FIRST_HALF, True)
@@ -97,6 +100,6 @@ def test_partial_indicators_keep_the_defaults_of_the_others():
     assert config.indicators["EAG"].grad_max == 5.0
     assert config.indicators["NMG"].enabled is False
     assert config.indicators["AGV"] == AssessorConfig().indicators["AGV"]
-    assert [i.id for i in config.build_indicators()] == ["AGV", "EAG", "ERG", "LAR", "PLC", "ULC"]
+    assert [i.id for i in config.build_indicators()] == ["AGV", "EAG", "ERG", "LAR", "PLC", "ULC", "RNK"]
     with pytest.raises(ConfigError, match="AssessorConfig.indicators has no key 'XYZ'"):
         AssessorConfig(indicators={"XYZ": False})

@@ -9,7 +9,7 @@ import pytest
 from synthetic import healthy_history, record, with_losses
 
 from bttackler_nni.diagnosis.config import AssessorConfig
-from bttackler_nni.diagnosis.engine import Diagnoser, PeerLosses, Verdict
+from bttackler_nni.diagnosis.engine import Diagnoser, PeerValues, Verdict
 
 FLAT = [2.3, 2.299, 2.298, 2.297]  # PLC fires from the third epoch
 
@@ -157,7 +157,7 @@ def test_a_trial_is_not_its_own_peer():
 
 
 def test_peer_percentile_matches_numpy():
-    peers = PeerLosses()
+    peers = PeerValues()
     values = np.random.default_rng(0).lognormal(size=101)
     for i, value in enumerate(values):
         peers.add(f"t{i}", 3, float(value))
@@ -185,6 +185,7 @@ def test_restore_from_journal_rebuilds_cross_trial_state():
     for epoch in range(3):
         assert restored.peers.count(epoch) == original.peers.count(epoch) == 14
         assert restored.peers.percentile(epoch, 10) == original.peers.percentile(epoch, 10)
+        assert restored.peer_metrics.count(epoch) == original.peer_metrics.count(epoch) == 14  # RNK's peers
     assert restored.protected_trials == original.protected_trials == {"best"}
     assert restored.stopped.keys() == original.stopped.keys() == {"flat"}
     assert restored.stopped["flat"].reason == original.stopped["flat"].reason

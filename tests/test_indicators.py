@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from synthetic import healthy_history, record, with_losses
+from synthetic import OSCILLATING_UP, healthy_history, record, with_losses
 
 from bttackler_nni.diagnosis.history import TrialHistory
 from bttackler_nni.diagnosis.indicators import (
@@ -171,9 +171,6 @@ def test_plc_needs_three_epochs_and_honours_threshold():
 
 
 # ULC -------------------------------------------------------------------------------------------
-
-
-OSCILLATING_UP = [1.0, 0.9, 0.8, 0.75, 0.7, 0.65, 0.6, 0.58, 0.56, 0.55, 0.5, 0.9, 0.4, 1.3, 0.6, 1.6]
 
 
 def test_ulc_fires_on_rising_heavy_oscillation():

@@ -48,6 +48,11 @@ def test_overrides_are_merged_as_yaml_values(tmp_path, monkeypatch):
         ("assessor.classArgs.patience=0", "assessor: Invalid BTTackler configuration"),
         ("tuner.classArgs.tuner=NoSuch", "tuner: BTTacklerTuner classArgs.tuner = 'NoSuch'"),
         ("trialConcurrency=0", "NNI rejects the experiment config"),
+        (
+            "assessor.classArgs.direction=minimize",
+            "assessor.classArgs.direction = minimize, but the tuner's optimize_mode is maximize: BTTackler "
+            "would rank trials backwards. Fix: set assessor.classArgs.direction: maximize",
+        ),
     ],
 )
 def test_bad_configs_fail_before_launch_with_the_reason(override, message):

@@ -98,6 +98,34 @@ def test_what_runs_inside_nni_needs_nni_and_the_core_only(path):
     assert outside(imports_of(path), allowed) == set()
 
 
+ADAPTER_FRAMEWORKS = {
+    "lightning.py": ("lightning",),
+    "huggingface.py": ("transformers",),
+    "optuna.py": ("optuna",),
+    "ray.py": ("ray",),
+    "loop.py": (),
+    "__init__.py": (),
+}
+"""Each adapter imports its own framework, and no other."""
+
+LOOP_SIDE = {"loop.py", "lightning.py", "huggingface.py"}
+"""Adapters inside the user's training loop: they drive the Reporter (and torch through it)."""
+
+
+@pytest.mark.parametrize("path", modules("adapters"), ids=lambda p: p.name)
+def test_each_adapter_needs_its_framework_and_the_core_and_the_search_side_never_loads_torch(path):
+    allowed = ("numpy", "bttackler_nni.diagnosis", "bttackler_nni.record", *ADAPTER_FRAMEWORKS[path.name])
+    if path.name in LOOP_SIDE:
+        allowed += ("bttackler_nni.trial", "bttackler_nni.adapters.loop")
+    assert outside(imports_of(path), allowed) == set()
+
+
+@pytest.mark.parametrize("path", sorted(PACKAGE.rglob("*.py")), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_nothing_in_the_package_depends_on_an_adapter(path):
+    if path.parent.name != "adapters":
+        assert not {n for n in imports_of(path) if n.startswith("bttackler_nni.adapters")}
+
+
 def test_the_rules_read_relative_imports_right():
     names = imports_of(PACKAGE / "dispatcher" / "assessor.py")
     assert "bttackler_nni.diagnosis.engine" in names and "nni.assessor" in names
@@ -109,6 +137,7 @@ def test_the_rules_read_relative_imports_right():
         ("from bttackler_nni import Diagnoser, AssessorConfig, Verdict", ("torch", "nni", "yaml")),
         ("from bttackler_nni import BTTacklerAssessor, BTTacklerTuner", ("torch",)),
         ("import bttackler_nni", ("torch", "nni", "numpy")),
+        ("import bttackler_nni.adapters", ("torch", "nni", "lightning", "transformers", "optuna", "ray")),
     ],
 )
 def test_importing_a_side_loads_nothing_of_the_others(statement, absent):
@@ -117,3 +146,15 @@ def test_importing_a_side_loads_nothing_of_the_others(statement, absent):
     code = f"import sys; {statement}; print(sorted(m for m in {absent!r} if m in sys.modules))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    "framework, statement",
+    [
+        ("optuna", "from bttackler_nni.adapters.optuna import BTTacklerPruner"),
+        ("ray.tune", "from bttackler_nni.adapters.ray import BTTacklerScheduler"),
+    ],
+)
+def test_the_search_side_adapters_load_neither_torch_nor_nni(framework, statement):
+    pytest.importorskip(framework)
+    test_importing_a_side_loads_nothing_of_the_others(statement, ("torch", "nni"))

@@ -44,6 +44,8 @@ record_keys = st.sampled_from(
         "zero_grad_share",
         "dead_activation_share",
         "nonfinite",
+        "sample_every",
+        "overhead_share",
         "layers",
         "activations",
     ]

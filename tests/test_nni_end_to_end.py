@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import urllib.request
-from pathlib import Path
 
 import pytest
 from nni_harness import (
@@ -17,6 +16,7 @@ from nni_harness import (
     bttackler,
     isolated_nni,
     nni_repair_state_kept,
+    only_experiment,
     search_space,
     short_digits_run,
     wait_until,
@@ -35,12 +35,6 @@ def repair_state():
     """Restore the installed NNI's compat.js to whatever state it had before the test."""
     with nni_repair_state_kept():
         yield
-
-
-def only_experiment(env: dict[str, str]) -> store.Experiment:
-    experiments = [p for p in (Path(env["HOME"]) / "nni-experiments").iterdir() if p.name[0] not in "._"]
-    assert len(experiments) == 1, experiments
-    return store.load(experiments[0])
 
 
 def test_bad_trials_stopped_with_reasons_shown_early_stopped_and_fed_to_tpe(bttackler_run):

@@ -17,6 +17,7 @@ from test_reporter_statistics import HostStatistics, assert_matches
 from torch import nn
 
 from bttackler_nni import Reporter
+from bttackler_nni.trial.sampling import MIN_SAMPLED_BATCHES
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 CUDA = torch.device("cuda")
@@ -65,22 +66,46 @@ def test_fused_statistics_on_the_gpu_match_a_direct_host_computation():
         assert_matches(reporter.end_epoch(train_loss=loss / 10), host.epoch())
 
 
-def test_no_training_batch_synchronises_with_the_host():
-    model = mlp(3, width=48).to(CUDA)
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-    reporter = Reporter(model, optimizer, max_epochs=1, track_activations=True)
-    train_batches(model, optimizer, 2)  # fixes the layer order, allocates buffers, copies the data
+def train_counting_syncs(model, optimizer, batches: int) -> tuple[torch.Tensor, list[str]]:
+    """Train ``batches`` batches under CUDA sync debug mode; the summed loss and the syncs reported."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         torch.cuda.set_sync_debug_mode("warn")
         try:
-            loss = train_batches(model, optimizer, 20)
+            loss = train_batches(model, optimizer, batches)
         finally:
             torch.cuda.set_sync_debug_mode("default")
-    assert host_syncs(caught) == []
+    return loss, host_syncs(caught)
+
+
+def test_no_training_batch_synchronises_with_the_host():
+    model = mlp(3, width=48).to(CUDA)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    reporter = Reporter(model, optimizer, max_epochs=1, sample_every=1, track_activations=True)
+    train_batches(model, optimizer, 2)  # fixes the layer order, allocates buffers, copies the data
+    loss, syncs = train_counting_syncs(model, optimizer, 20)
+    assert syncs == []
     record = reporter.end_epoch(train_loss=loss / 20)  # the epoch's one transfer
     assert record["sampled_batches"] == 22
     assert "grad_median" in record and "dead_activation_share" in record
+
+
+def test_calibrating_the_overhead_budget_synchronises_with_nothing():
+    """The budget's timing events are read only once complete: no batch waits, in the window or after."""
+    model = mlp(3, width=48).to(CUDA)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    reporter = Reporter(model, optimizer, max_epochs=3, track_activations=True)
+    warm_up = train_batches(model, optimizer, 2)  # allocates the buffers and copies the data (untimed)
+    records = []
+    for epoch in range(3):
+        loss, syncs = train_counting_syncs(model, optimizer, 18 if epoch == 0 else 20)
+        assert syncs == []
+        records.append(reporter.end_epoch(train_loss=(loss + warm_up * (epoch == 0)) / 20))
+    # every batch of the calibration window, then at most 1 in 20 // MIN_SAMPLED_BATCHES = 2
+    assert all(r["sampled_batches"] >= MIN_SAMPLED_BATCHES for r in records)
+    calibrated = records[-1]
+    assert "overhead_share" in calibrated and 1 <= calibrated["sample_every"] <= 2
+    assert "grad_median" in calibrated and "dead_activation_share" in calibrated
 
 
 def test_amp_float16_reports_unscaled_gradients():

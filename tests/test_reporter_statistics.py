@@ -253,15 +253,29 @@ def test_dead_activation_share_matches_host_computation():
     assert record["dead_activation_share"] == pytest.approx(float(np.median(expected)))
 
 
-def test_a_failing_statistic_never_breaks_training(monkeypatch, caplog):
+@pytest.mark.parametrize(
+    "failing",
+    [
+        "bttackler_nni.trial.gradients.reduce_gradients",
+        "bttackler_nni.trial.activations.ActivationMonitor._count",
+    ],
+)
+def test_a_failing_statistic_never_breaks_training(monkeypatch, caplog, failing):
     def broken(*_args):
         raise RuntimeError("kernel failure")
 
-    monkeypatch.setattr("bttackler_nni.trial.gradients.reduce_gradients", broken)
+    monkeypatch.setattr(failing, broken)
     model = mlp(1)
     with caplog.at_level(logging.WARNING, logger="bttackler_nni"):
-        run = train(model, torch.optim.Adam(model.parameters(), lr=1e-3), epochs=3, stop_early=False)
+        run = train(
+            model,
+            torch.optim.Adam(model.parameters(), lr=1e-3),
+            epochs=3,
+            stop_early=False,
+            reporter_kwargs={"track_activations": True},
+        )
     assert len(run.records) == 3 and all("grad_median" not in r for r in run.records)
+    assert all("dead_activation_share" not in r for r in run.records)
     assert all("train_loss" in r and "val_acc" in r for r in run.records)
     assert caplog.text.count("could not compute") == 1
 
@@ -319,3 +333,21 @@ def test_wrong_model_or_metric_types_fail_fast():
         Reporter("model", max_epochs=1)
     with pytest.raises(TypeError, match="train_loss must be a number"):
         Reporter(mlp(1), max_epochs=1).end_epoch(train_loss="low")
+
+
+def test_a_reporter_not_reporting_to_nni_builds_the_same_records_and_sends_nothing(monkeypatch):
+    def refuse(_value):
+        raise AssertionError("sent to NNI")
+
+    monkeypatch.setattr(reporter_module.nni, "report_intermediate_result", refuse)
+    monkeypatch.setattr(reporter_module.nni, "report_final_result", refuse)
+    reporter = Reporter(mlp(1), max_epochs=2, report_to_nni=False)
+    record = reporter.end_epoch(train_loss=0.5, val_acc=0.7)
+    assert (record["default"], record["epoch"], record["max_epochs"]) == (0.7, 0, 2)
+    assert reporter.finish() == 0.7
+
+
+def test_in_nni_trial_reads_the_experiment_nni_started_the_process_for(monkeypatch):
+    assert not reporter_module.in_nni_trial()
+    monkeypatch.setattr(reporter_module.nni, "get_experiment_id", lambda: "abcd1234")
+    assert reporter_module.in_nni_trial()

@@ -100,6 +100,8 @@ def test_optimisation_direction_is_right_everywhere(path):
     class_args = config["tuner"]["classArgs"]
     assert class_args.get("optimize_mode", class_args.get("tuner_args", {}).get("optimize_mode")) == expected
     assessor = config.get("assessor") or {}
+    if assessor.get("className") == "bttackler_nni.BTTacklerAssessor":
+        assert assessor["classArgs"].get("direction", "maximize") == expected
     if assessor.get("name") == "Medianstop":
         assert assessor["classArgs"]["optimize_mode"] == expected
     if assessor.get("name") == "Curvefitting":

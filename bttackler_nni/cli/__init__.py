@@ -3,23 +3,33 @@
 from __future__ import annotations
 
 import argparse
+import os
+import shlex
 import signal
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from ..diagnosis.direction import Direction
-from ..evaluation.summary import explain_trial, summarize
+from ..evaluation.arms import ArmError
+from ..evaluation.banks import BankError
+from ..evaluation.simulation import SimulationError
+from ..evaluation.summary import FAILED_LOGS_SHOWN, explain_trial, summarize
 from ..experiments import registration, repair, store
 from ..experiments.config import ExperimentConfigError, check_config, load_config
 from ..experiments.launch import (
     LaunchError,
     RunningExperiment,
     create,
+    fetch_failed_trial_logs,
     nnictl_environment,
     stop,
     wait,
 )
+
+DEFAULT_POLICIES = ("default", "medianstop", "curvefitting")
+"""The rules `bttackler simulate` compares with no stopping when --policy is not given."""
 
 INTERRUPTED = 130
 """Exit status after Ctrl-C (128 + SIGINT), as shells report it."""
@@ -28,6 +38,7 @@ INTERRUPTED = 130
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    args.command_line = _command_line(sys.argv[1:] if argv is None else argv)
     try:
         return int(args.handler(args) or 0)
     except (
@@ -35,6 +46,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         ExperimentConfigError,
         store.ExperimentNotFound,
         repair.RepairError,
+        BankError,
+        ArmError,
+        SimulationError,
         KeyError,
     ) as error:
         print(f"bttackler: {error}", file=sys.stderr)
@@ -75,9 +89,15 @@ def _run(args: argparse.Namespace) -> int:
 def _stop_and_summarise(
     experiment: RunningExperiment, env: dict[str, str], keep: bool, status: str
 ) -> store.Experiment | None:
-    """Stop the experiment (a second Ctrl-C cannot cut that short) and print its summary."""
+    """Stop the experiment (a second Ctrl-C cannot cut that short) and print its summary.
+
+    Failed trials' logs are fetched first, while NNI still runs (remote workers keep them). An
+    experiment that never got a trial (its training service did not start) has no summary: the
+    error says it all.
+    """
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
+        fetch_failed_trial_logs(experiment, FAILED_LOGS_SHOWN)
         if not keep:
             print(f"Stopping {experiment.id}...", file=sys.stderr, flush=True)
             try:
@@ -89,6 +109,8 @@ def _stop_and_summarise(
         except (store.ExperimentNotFound, OSError) as error:
             print(f"bttackler: no summary: {error}", file=sys.stderr)
             return None
+        if not finished.trials:
+            return finished
         print()
         print(summarize(finished, status), flush=True)
         return finished
@@ -156,6 +178,78 @@ def _compare(args: argparse.Namespace) -> int:
         raise LaunchError(f"cannot compare these runs: {error}") from error
     print(result.summary())
     print(f"wrote {out / 'compare.md'}")
+    return 0
+
+
+def _command_line(argv: Sequence[str]) -> str:
+    """This command as a shell line, led by the BTTACKLER_* variables its trials read (a bank's header)."""
+    variables = [f"{k}={shlex.quote(v)}" for k, v in sorted(os.environ.items()) if k.startswith("BTTACKLER_")]
+    return " ".join([*variables, "bttackler", shlex.join(argv)])
+
+
+def _bank_record(args: argparse.Namespace) -> int:
+    from ..evaluation.bank_recording import describe_bank, record_bank
+
+    bank, cost = record_bank(
+        args.config,
+        args.set,
+        args.trials,
+        Path(args.out),
+        command=args.command_line,
+        task=args.task,
+        machine=args.machine,
+        timeout=args.timeout,
+        on_progress=lambda line: print(line, flush=True),
+    )
+    print(describe_bank(bank))
+    print(f"  {cost.describe()}" if cost is not None else "  start-up: no trial was timed")
+    print(f"wrote {args.out}")
+    return 0
+
+
+def _bank_show(args: argparse.Namespace) -> int:
+    from ..evaluation.bank_recording import describe_bank
+    from ..evaluation.banks import read_bank
+
+    for path in args.bank:
+        print(describe_bank(read_bank(path)))
+    return 0
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from ..evaluation.arms import resolve_arm
+    from ..evaluation.banks import read_bank
+    from ..evaluation.simulation import simulate
+    from ..evaluation.simulation_report import table, write_simulation
+
+    bank = read_bank(args.bank)
+    policies = args.policy or [
+        p for p in DEFAULT_POLICIES if not (p == "curvefitting" and bank.direction is Direction.MINIMIZE)
+    ]
+    arms = [resolve_arm(spec, bank) for spec in dict.fromkeys(["none", *policies])]
+    startup = bank.startup(args.startup)
+    source = "--startup" if args.startup is not None else "the bank's"
+    print(
+        f"{bank.name}: {len(bank.trials)} trials; arms {', '.join(a.name for a in arms)}; "
+        f"{args.seeds} seeds, "
+        f"{args.sampling} draws, concurrency {args.concurrency}, start-up {startup:g} s per trial ({source})",
+        flush=True,
+    )
+    started = time.monotonic()
+    simulation = simulate(
+        bank,
+        arms,
+        seeds=args.seeds,
+        budget_frac=args.budget_frac,
+        concurrency=args.concurrency,
+        sampling=args.sampling,
+        startup=startup,
+        on_progress=lambda line: print(line, flush=True),
+    )
+    out = Path(args.out or f"bttackler-simulate-{bank.name}")
+    print()
+    print(table(write_simulation(simulation, out)))
+    print(f"\nwrote {out / 'simulate.md'} ({time.monotonic() - started:.0f} s)")
     return 0
 
 
@@ -248,6 +342,62 @@ def _parser() -> argparse.ArgumentParser:
     )
     comparison.add_argument("--out", help="output folder (default: ./bttackler-compare)")
     comparison.set_defaults(handler=_compare)
+
+    bank = commands.add_parser("bank", help="trace banks: trials recorded without early stopping")
+    bank_commands = bank.add_subparsers(required=True, metavar="ACTION")
+    record = bank_commands.add_parser(
+        "record", help="run a task's experiment without early stopping and write its trials as a bank"
+    )
+    record.add_argument("config", help="experiment YAML, e.g. configs/digits/random_baseline.yml")
+    record.add_argument("--trials", type=int, required=True, help="how many trials to record")
+    record.add_argument("--out", required=True, help="the bank file to write, e.g. digits.jsonl")
+    _add_overrides(record)
+    record.add_argument("--task", help="the task's name in the bank (default: the config's folder name)")
+    record.add_argument(
+        "--machine", help="the machine's description in the bank (default: CPU and GPU names)"
+    )
+    record.add_argument("--timeout", type=float, default=24 * 3600, help="give up after this many seconds")
+    record.set_defaults(handler=_bank_record)
+    show = bank_commands.add_parser(
+        "show", help="summarise banks: trials, epochs, seconds, spread of results"
+    )
+    show.add_argument("bank", nargs="+")
+    show.set_defaults(handler=_bank_show)
+
+    simulation = commands.add_parser(
+        "simulate", help="replay a bank as many simulated HPO runs and compare early-stopping rules"
+    )
+    simulation.add_argument("bank", help="a trace bank, e.g. benchmarks/banks/digits.jsonl")
+    simulation.add_argument(
+        "--policy",
+        nargs="+",
+        metavar="NAME_OR_FILE",
+        help="the rules to compare besides none: default, medianstop, curvefitting, or a YAML/JSON file of "
+        f"BTTackler classArgs (default: {' '.join(DEFAULT_POLICIES)}; curvefitting only on maximizing banks)",
+    )
+    simulation.add_argument("--seeds", type=int, default=20, help="paired seeds (default 20)")
+    simulation.add_argument(
+        "--budget-frac",
+        type=float,
+        default=0.5,
+        help="budget as a share of the time no stopping needs for the bank's size of trials (default 0.5)",
+    )
+    simulation.add_argument("--concurrency", type=int, default=8, help="trials at a time (default 8)")
+    simulation.add_argument(
+        "--sampling",
+        choices=("iid", "halves"),
+        default="iid",
+        help="iid: draws with replacement, the none arm is the baseline; halves: baseline and arms draw "
+        "without replacement from disjoint halves of the bank (default iid)",
+    )
+    simulation.add_argument(
+        "--startup",
+        type=float,
+        metavar="SECONDS",
+        help="per-trial start-up cost (default: the bank's measured startup_seconds, else 0)",
+    )
+    simulation.add_argument("--out", help="output folder (default: ./bttackler-simulate-<bank>)")
+    simulation.set_defaults(handler=_simulate)
 
     register = commands.add_parser(
         "register", help=f"register {', '.join(registration.names())} as NNI algorithms"

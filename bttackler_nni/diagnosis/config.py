@@ -7,27 +7,50 @@ at once with the key, the bad value and the fix. :meth:`AssessorConfig.from_clas
 
 Example ``classArgs`` (every key optional)::
 
+    preset: default           # or paper: the method as published (docs/method.md, section 9)
+    direction: maximize       # which way the default metric improves, as the tuner's optimize_mode
     patience: 1
     min_peers: 10
     protect_percentile: 10
     indicators:
       EAG: {grad_max: 1.0e+5}
       NMG: false              # shorthand for {enabled: false}
+
+A preset is a named set of indicator settings; the settings given under ``indicators`` are
+applied on top of it, key by key.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .direction import Direction
 from .indicators import INDICATORS, INDICATORS_BY_ID, Indicator, IndicatorSettings
 from .settings import ConfigError, ValidatedSettings, read_fields, setting, unknown_key_message
 
-__all__ = ["AssessorConfig", "ConfigError"]
+__all__ = ["PRESETS", "AssessorConfig", "ConfigError", "Preset"]
 
 _EXAMPLE = "e.g. indicators: {EAG: {grad_max: 1.0e+5}, NMG: false}"
+
+
+class Preset(str, enum.Enum):
+    """A named starting point for the indicator settings."""
+
+    DEFAULT = "default"
+    """The seven indicators, NMG and ULC with their noise guard, and RNK (docs/method.md, section 9)."""
+    PAPER = "paper"
+    """The method as published: the seven indicators with the paper's thresholds, nothing added."""
+
+
+PRESETS: dict[Preset, dict[str, dict[str, Any]]] = {
+    Preset.DEFAULT: {},
+    Preset.PAPER: {"RNK": {"enabled": False}, "ULC": {"noise_k": 0}, "NMG": {"noise_k": 0}},
+}
+"""Per preset, the indicator settings that differ from the indicators' own defaults."""
 
 
 @dataclass(frozen=True)
@@ -35,6 +58,9 @@ class AssessorConfig(ValidatedSettings):
     """Everything the diagnosis engine can be told.
 
     Attributes:
+        preset: the named set of indicator settings that ``indicators`` starts from.
+        direction: which way the trials' ``default`` metric improves (RNK and the noise guard use it);
+            the same as the tuner's ``optimize_mode``.
         min_peers: peer train losses needed at an epoch before a trial can be protected.
         protect_percentile: a trial whose train loss is at or below this percentile of its peers'
             is protected from the protected indicators.
@@ -45,6 +71,10 @@ class AssessorConfig(ValidatedSettings):
             ``False`` stand for ``{enabled: ...}``.
     """
 
+    preset: Preset = setting(Preset.DEFAULT, help="named indicator settings to start from")
+    direction: Direction = setting(
+        Direction.MAXIMIZE, help="which way the default metric improves, as the tuner's optimize_mode"
+    )
     min_peers: int = setting(10, ge=1, help="peer train losses needed at an epoch before protection applies")
     protect_percentile: float = setting(
         10.0, ge=0, le=100, help="percentile of peer train losses that protects"
@@ -57,7 +87,8 @@ class AssessorConfig(ValidatedSettings):
     def __post_init__(self) -> None:
         raw = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "indicators"}
         accepted, errors = read_fields(type(self), raw, "AssessorConfig", skip=("indicators",))
-        indicators = _read_indicators(self.indicators, "AssessorConfig.indicators", errors)
+        preset = accepted.get("preset", Preset.DEFAULT)
+        indicators = _read_indicators(self.indicators, "AssessorConfig.indicators", errors, preset)
         if errors:
             raise ConfigError("Invalid BTTackler configuration:\n  - " + "\n  - ".join(errors))
         for name, value in {**accepted, "indicators": indicators}.items():
@@ -69,10 +100,9 @@ class AssessorConfig(ValidatedSettings):
         if class_args is not None and not isinstance(class_args, Mapping):
             raise ConfigError(f"classArgs must be a mapping of settings, got {class_args!r}.")
         raw = dict(class_args or {})
-        errors: list[str] = []
-        indicators = _read_indicators(raw.pop("indicators", None), "classArgs.indicators", errors)
-        top_level, top_errors = read_fields(cls, raw, "classArgs", skip=("indicators",))
-        errors = top_errors + errors
+        top_level, errors = read_fields(cls, raw, "classArgs", skip=("indicators",))
+        preset = top_level.get("preset", Preset.DEFAULT)
+        indicators = _read_indicators(raw.get("indicators"), "classArgs.indicators", errors, preset)
         if errors:
             raise ConfigError("Invalid BTTackler configuration:\n  - " + "\n  - ".join(errors))
         return cls(**top_level, indicators=indicators)
@@ -82,10 +112,11 @@ class AssessorConfig(ValidatedSettings):
         return [cls(self.indicators[cls.id]) for cls in INDICATORS if self.indicators[cls.id].enabled]
 
 
-def _read_indicators(raw: Any, path: str, errors: list[str]) -> dict[str, IndicatorSettings]:
-    """Every indicator's settings from a partial mapping (id -> settings, mapping or bool); defaults
-    for the ids it leaves out."""
-    settings = {cls.id: cls.Settings() for cls in INDICATORS}
+def _read_indicators(raw: Any, path: str, errors: list[str], preset: Preset) -> dict[str, IndicatorSettings]:
+    """Every indicator's settings from a partial mapping (id -> settings, mapping or bool) over the
+    preset's; the preset's settings for the ids and keys it leaves out."""
+    base = PRESETS[preset]
+    settings = {cls.id: cls.Settings(**base.get(cls.id, {})) for cls in INDICATORS}
     if raw is None:
         return settings
     if not isinstance(raw, Mapping):
@@ -101,12 +132,12 @@ def _read_indicators(raw: Any, path: str, errors: list[str]) -> dict[str, Indica
         if isinstance(value, settings_cls):
             settings[indicator_id] = value
         elif isinstance(value, bool):
-            settings[indicator_id] = settings_cls(enabled=value)
+            settings[indicator_id] = settings_cls(**{**base.get(indicator_id, {}), "enabled": value})
         elif isinstance(value, Mapping):
             accepted, problems = read_fields(settings_cls, value, where)
             errors.extend(problems)
             if not problems:
-                settings[indicator_id] = settings_cls(**accepted)
+                settings[indicator_id] = settings_cls(**{**base.get(indicator_id, {}), **accepted})
         else:
             errors.append(
                 f"{where} must be true, false or a mapping of settings, got {value!r}. "

@@ -14,8 +14,8 @@ from typing import Any
 from ..record import EpochRecord, parse_record
 from .config import AssessorConfig
 from .history import TrialHistory
-from .indicators import Firing
-from .peers import PeerLosses, Protection
+from .indicators import Firing, Kind
+from .peers import PeerValues, Protection
 from .verdict import Verdict
 
 MAX_HISTORY = 10_000
@@ -49,6 +49,7 @@ class Diagnoser:
         self._protection = Protection(
             self.config.min_peers, self.config.protect_percentile, self.config.sticky_protection
         )
+        self._peer_metrics = PeerValues()
         self._stopped: dict[str, Verdict] = {}
         self._trials: dict[str, _TrialState] = {}
 
@@ -58,8 +59,14 @@ class Diagnoser:
         return self._stopped
 
     @property
-    def peers(self) -> PeerLosses:
+    def peers(self) -> PeerValues:
+        """Peer train losses per epoch (protection)."""
         return self._protection.peers
+
+    @property
+    def peer_metrics(self) -> PeerValues:
+        """Peer ``default`` metrics per epoch (RNK)."""
+        return self._peer_metrics
 
     @property
     def protected_trials(self) -> frozenset[str]:
@@ -81,19 +88,33 @@ class Diagnoser:
             return Verdict(trial, 0, 0, stop=False, problems=("history is empty",))
         state = self._trials.setdefault(trial, _TrialState())
         problems = self._parse_new(state, history)
-        trial_history = TrialHistory(state.records, state.records[-1].max_epochs or self.config.max_epochs)
+        trial_history = TrialHistory(
+            state.records,
+            state.records[-1].max_epochs or self.config.max_epochs,
+            self.config.direction,
+            self._peer_metrics,
+        )
         latest, epoch = trial_history.latest, trial_history.epoch
         protected = self._protection.update(trial, epoch, latest.train_loss)
 
         fired: list[str] = []
         reasons: list[Firing] = []
+        notes: list[str] = []
+        problem_found = False
         for indicator in self._indicators:
             firing = indicator.check(trial_history) if indicator.applies(trial_history, protected) else None
+            if firing and not (firing.kind is Kind.HOPELESS and problem_found):
+                veto = indicator.veto(trial_history)
+                if veto:
+                    notes.append(f"{indicator.id} vetoed: {veto}")
+                    firing = None
             state.streaks[indicator.id] = state.streaks.get(indicator.id, 0) + 1 if firing else 0
             if firing:
                 fired.append(indicator.id)
+                problem_found = problem_found or firing.kind is Kind.PROBLEM
                 if state.streaks[indicator.id] >= self.config.patience:
                     reasons.append(firing)
+        self._peer_metrics.add(trial, epoch, latest.default)
 
         verdict = Verdict(
             trial=trial,
@@ -109,6 +130,7 @@ class Diagnoser:
             default=latest.default,
             max_epochs=trial_history.max_epochs,
             problems=tuple(problems),
+            notes=tuple(notes),
         )
         if verdict.stop:
             self._stopped[trial] = verdict
@@ -120,7 +142,7 @@ class Diagnoser:
         return state.records[-1] if state is not None and state.records else None
 
     def trial_ended(self, trial: str) -> None:
-        """Forget a finished trial's parsed reports and streaks; its peer losses, protection and stop stay."""
+        """Forget a finished trial's parsed reports and streaks; its peer values, protection and stop stay."""
         self._trials.pop(trial, None)
 
     def restore(self, verdicts: Iterable[Verdict]) -> int:
@@ -129,6 +151,7 @@ class Diagnoser:
         for verdict in verdicts:
             used += 1
             self._protection.restore(verdict.trial, verdict.epoch, verdict.train_loss, verdict.protected)
+            self._peer_metrics.add(verdict.trial, verdict.epoch, verdict.default)
             if verdict.stop:
                 self._stopped[verdict.trial] = verdict
         return used

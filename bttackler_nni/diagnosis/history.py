@@ -7,7 +7,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..record import EpochRecord
+from ..record import DEFAULT, EpochRecord
+from .direction import Direction
+from .peers import PeerValues
 
 
 @dataclass(frozen=True)
@@ -18,10 +20,15 @@ class TrialHistory:
         records: parsed reports, oldest first; never empty.
         max_epochs: the planned epoch count (from the latest report, else the assessor's
             ``max_epochs`` setting), or ``None`` when unknown.
+        direction: which way the ``default`` metric improves.
+        peer_metrics: the ``default`` metrics other trials reported at each epoch (the trial's own
+            latest report not among them), for rules that rank a trial against its peers.
     """
 
     records: Sequence[EpochRecord]
     max_epochs: int | None
+    direction: Direction = Direction.MAXIMIZE
+    peer_metrics: PeerValues | None = None
 
     @property
     def latest(self) -> EpochRecord:
@@ -39,3 +46,11 @@ class TrialHistory:
         return np.fromiter(
             (np.nan if v is None else v for v in values), dtype=np.float64, count=len(self.records)
         )
+
+    def metric_noise(self, reports: int) -> float:
+        """How much the ``default`` metric moves from epoch to epoch: the median absolute change over
+        the last ``reports`` reports (the median, so that one sharp jump does not count as noise);
+        0 with fewer than two finite values."""
+        recent = self.series(DEFAULT)[-max(reports, 2) :]
+        recent = recent[np.isfinite(recent)]
+        return float(np.median(np.abs(np.diff(recent)))) if recent.size >= 2 else 0.0

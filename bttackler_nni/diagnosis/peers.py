@@ -1,8 +1,9 @@
-"""What trials learn from each other: peer train losses per epoch, and who they protect.
+"""What trials learn from each other: what peers reported at each epoch, and who they protect.
 
-A trial whose train loss is among the best of its peers at the same epoch is *protected*: the
-indicators marked ``protected`` (slow or converged training, dying units) stay silent for it, so
-the search's best trials are never stopped for looking slow (docs/method.md, section 5).
+Two stores of the same shape: peer train losses, which decide *protection* (a trial whose train loss
+is among the best of its peers at the same epoch is shielded from the indicators marked
+``protected``, so the search's best trials are never stopped for looking slow; docs/method.md,
+section 5), and peer metrics (the ``default`` metric), which RNK ranks a trial against.
 """
 
 from __future__ import annotations
@@ -10,9 +11,11 @@ from __future__ import annotations
 import bisect
 import math
 
+from .direction import Direction
 
-class PeerLosses:
-    """Finite train losses reported at each epoch, kept sorted, one value per (trial, epoch).
+
+class PeerValues:
+    """Finite values (train losses, or metrics) reported at each epoch, kept sorted, one per (trial, epoch).
 
     NaN and +-Inf never enter. Percentiles interpolate linearly between ranks, as numpy's default.
     """
@@ -42,6 +45,13 @@ class PeerLosses:
         high = min(low + 1, len(values) - 1)
         return values[low] + (values[high] - values[low]) * (rank - low)
 
+    def count_better(self, epoch: int, value: float, direction: Direction) -> int:
+        """How many values at ``epoch`` are strictly better than ``value``."""
+        values = self._by_epoch.get(epoch, [])
+        if direction is Direction.MAXIMIZE:
+            return len(values) - bisect.bisect_right(values, value)
+        return bisect.bisect_left(values, value)
+
     def epochs(self) -> int:
         return len(self._by_epoch)
 
@@ -56,7 +66,7 @@ class Protection:
     """
 
     def __init__(self, min_peers: int, percentile: float, sticky: bool) -> None:
-        self.peers = PeerLosses()
+        self.peers = PeerValues()
         self._min_peers = min_peers
         self._percentile = percentile
         self._sticky = sticky

@@ -32,6 +32,8 @@ class Verdict:
         default: the report's ``default`` metric, when it had one.
         max_epochs: the trial's planned epochs, when known.
         problems: what was ignored in malformed input.
+        notes: what else the diagnosis decided on this report, one sentence each: an indicator
+            whose rule held but that was vetoed (the trial got more time), and why.
     """
 
     trial: str
@@ -45,10 +47,11 @@ class Verdict:
     default: float | None = None
     max_epochs: int | None = None
     problems: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
 
     @property
     def kind(self) -> Kind | None:
-        """A training problem or a converged run for a stop, ``None`` otherwise."""
+        """A training problem, a converged run or a hopeless one for a stop, ``None`` otherwise."""
         return self.reason.kind if self.reason else None
 
     def reason_text(self) -> str:
@@ -97,6 +100,8 @@ class Verdict:
             )
         if self.problems:
             data["problems"] = list(self.problems)
+        if self.notes:
+            data["notes"] = list(self.notes)
         return data
 
     @classmethod
@@ -120,6 +125,7 @@ class Verdict:
         if not isinstance(fired, list) or not all(isinstance(f, str) for f in fired):
             raise ValueError(f"fired must be a list of indicator ids, not {fired!r:.40}")
         problems = data.get("problems", [])
+        notes = data.get("notes", [])
         return cls(
             trial=_field(data, "trial", str),
             report=_count(data, "report", minimum=1),
@@ -132,6 +138,7 @@ class Verdict:
             default=_number_from_json(data.get("default"), "default"),
             max_epochs=_count(data, "max_epochs", minimum=1, optional=True),
             problems=tuple(str(p) for p in problems) if isinstance(problems, list) else (),
+            notes=tuple(str(n) for n in notes) if isinstance(notes, list) else (),
         )
 
 

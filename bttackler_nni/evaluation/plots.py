@@ -75,6 +75,30 @@ def plot_stop_epochs(stops: Sequence[tuple[str, int]], path: Path, *, title: str
     return _save(plt, figure, path)
 
 
+def plot_simulation(
+    arms: Mapping[str, tuple[Sequence[float], Sequence[float]]], path: Path, *, title: str
+) -> Path | None:
+    """Top10HR and TSBA per seed, one column of dots per arm with its mean as a bar."""
+    plt = _pyplot()
+    if plt is None or not arms:
+        return None
+    figure, panels = plt.subplots(1, 2, figsize=(9, 4))
+    for panel, (metric, reference) in zip(panels, (("Top10HR", 0.5), ("TSBA", 0.0)), strict=True):
+        for column, (color, values) in enumerate(zip(_COLORS[1:] * 3, arms.values(), strict=False)):
+            points = values[0] if metric == "Top10HR" else values[1]
+            spread = [column + 0.3 * ((i % 7) - 3) / 3 for i in range(len(points))]
+            panel.scatter(spread, points, s=12, alpha=0.6, color=color)
+            if points:
+                mean = sum(points) / len(points)
+                panel.plot([column - 0.35, column + 0.35], [mean, mean], color="black", linewidth=2)
+        panel.axhline(reference, color="tab:gray", linewidth=0.8, linestyle="--")
+        panel.set_xticks(range(len(arms)), list(arms), rotation=20)
+        panel.set_ylabel(f"{metric} per seed (bar: mean)")
+        panel.grid(axis="y", alpha=0.3)
+    figure.suptitle(title)
+    return _save(plt, figure, path)
+
+
 def _pyplot() -> Any:
     """matplotlib's pyplot on the file-only backend, or ``None`` when the extra is not installed."""
     try:

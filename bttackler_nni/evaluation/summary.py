@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,9 @@ from ..dispatcher.journal import VERDICTS_FILE, journal_dir_of_experiment
 from ..experiments.store import Experiment, Trial
 
 _UNFINISHED = ("WAITING", "RUNNING", "UNKNOWN")
+FAILED_LOGS_SHOWN = 3
+"""How many failed trials' logs a summary points to."""
+_MISSING_MODULE = re.compile(r"ModuleNotFoundError: No module named '([\w.]+)'")
 
 
 def estimated_seconds_saved(trial: Trial) -> float | None:
@@ -42,7 +46,7 @@ def outcome(trial: Trial, experiment: Experiment) -> str:
     return trial.status.lower()
 
 
-def failed_trials_note(experiment: Experiment, shown: int = 3) -> list[str]:
+def failed_trials_note(experiment: Experiment, shown: int = FAILED_LOGS_SHOWN) -> list[str]:
     """Where to read why trials failed: their log files, and the last line each wrote to stderr."""
     failed = [t for t in experiment.trials if t.status == "FAILED"]
     if not failed:
@@ -53,9 +57,18 @@ def failed_trials_note(experiment: Experiment, shown: int = 3) -> list[str]:
         if folder is None:
             lines.append(f"    {trial.id}: on the training service's machine (see NNI's web UI, trial logs)")
             continue
-        lines.append(f"    {trial.id}: {folder / 'trial.log'}  {_last_line(folder / 'trial.stderr')}")
+        last = _last_line(folder / "trial.stderr")
+        lines.append(
+            f"    {trial.id}: {folder / 'trial.log'}" + (f"  (stderr: {last[:160]})" if last else "")
+        )
+        missing = _MISSING_MODULE.search(last)
+        if missing:
+            lines.append(
+                f"      {missing.group(1)} is not installed for the Python that ran this trial (on a remote "
+                "worker: the python in its machineList pythonPath); install it there"
+            )
     if len(failed) > shown:
-        lines.append(f"    ... and {len(failed) - shown} more in {experiment.directory / 'environments'}")
+        lines.append(f"    ... and {len(failed) - shown} more (NNI's web UI shows each trial's log)")
     return lines
 
 
@@ -135,6 +148,7 @@ def explain_trial(experiment: Experiment, trial_id: str) -> str:
             f"  {mark} epoch {verdict.epoch:>3}  train_loss {_value(verdict.train_loss)}"
             f"  fired: {fired}{protected}" + (f"  -> {verdict.reason_text()}" if verdict.stop else "")
         )
+        lines.extend(f"       note: {note}" for note in verdict.notes)
     if not verdicts:
         lines.append("  BTTackler gave this trial no verdict (it reported no intermediate result).")
     return "\n".join(lines)
@@ -147,7 +161,7 @@ def _last_line(path: Path) -> str:
         ]
     except OSError:
         return ""
-    return f"(stderr: {lines[-1].strip()[:160]})" if lines else ""
+    return lines[-1].strip() if lines else ""
 
 
 def _best(experiment: Experiment) -> Trial | None:

@@ -24,7 +24,7 @@ import yaml
 from ..diagnosis.config import AssessorConfig, ConfigError
 from ..dispatcher.tuner import BTTacklerTuner
 from ..tuners import SearchSpaceError
-from . import registration
+from . import registration, remote, store
 
 _PATH_KEYS = ("searchSpaceFile", "trialCodeDirectory", "experimentWorkingDirectory")
 _ALGORITHM_SECTIONS = ("tuner", "assessor", "advisor")
@@ -96,9 +96,10 @@ def search_space(config: Mapping[str, Any]) -> Any:
 def check_config(config: dict[str, Any]) -> None:
     """Check ``config`` as NNI, then its dispatcher, will use it; raise :class:`ExperimentConfigError`.
 
-    NNI's own config classes first; then the search space is read, and each algorithm section is
-    built from its classArgs exactly as NNI's dispatcher builds it (a tuner is also given the search
-    space and asked for one set of parameters), so that what passes here starts.
+    NNI's own config classes first; then the search space is read, each remote machine's SSH port
+    is tried, and each algorithm section is built from its classArgs exactly as NNI's dispatcher
+    builds it (a tuner is also given the search space and asked for one set of parameters), so that
+    what passes here starts.
     """
     from nni.experiment.config import ExperimentConfig
 
@@ -111,7 +112,7 @@ def check_config(config: dict[str, Any]) -> None:
             f"NNI rejects the experiment config: {type(error).__name__} {_one_line(error)} ({where})"
         ) from None
     space = search_space(config)
-    problems = []
+    problems = remote.unreachable(config)
     for section in _ALGORITHM_SECTIONS:
         algorithm = config.get(section)
         if isinstance(algorithm, dict):
@@ -119,6 +120,7 @@ def check_config(config: dict[str, Any]) -> None:
                 _check_algorithm(section, algorithm, space)
             except ExperimentConfigError as error:
                 problems.append(str(error))
+    problems.extend(_direction_mismatch(config))
     if problems:
         raise ExperimentConfigError("\n".join(problems))
 
@@ -155,6 +157,30 @@ def _check_algorithm(section: str, algorithm: dict[str, Any], space: Any) -> Non
             _exercise_tuner(instance.inner, instance.tuner_name, f"{section}.classArgs.tuner_args", space)
         else:
             _exercise_tuner(instance, label, f"{section}.classArgs", space)
+
+
+def _direction_mismatch(config: Mapping[str, Any]) -> list[str]:
+    """One problem when our assessor ranks trials in the other direction than the tuner optimizes.
+
+    Only when the tuner states its ``optimize_mode`` and the assessor's classArgs are valid (an
+    invalid one is reported by :func:`_check_algorithm`).
+    """
+    assessor, tuner_mode = config.get("assessor"), store.tuner_direction(dict(config))
+    if not isinstance(assessor, dict) or tuner_mode is None:
+        return []
+    if not registration.is_our_assessor(assessor.get("name"), assessor.get("className")):
+        return []
+    try:
+        direction = AssessorConfig.from_class_args(assessor.get("classArgs") or {}).direction
+    except ConfigError:
+        return []
+    if direction is tuner_mode:
+        return []
+    return [
+        f"assessor.classArgs.direction = {direction.value}, but the tuner's optimize_mode is "
+        f"{tuner_mode.value}: BTTackler would rank trials backwards. Fix: set "
+        f"assessor.classArgs.direction: {tuner_mode.value}"
+    ]
 
 
 def _exercise_tuner(tuner: Any, label: str, key: str, space: Any) -> None:

@@ -9,6 +9,10 @@ while it runs; this module adds what a one-command run needs (configs are loaded
 - a web UI port that is taken is reported in one line;
 - progress is printed while it runs, and a dead NNI dispatcher (which otherwise leaves the
   experiment RUNNING forever) is detected and reported;
+- a tuner that has no more parameters ends the run once its trials have ended (NNI 3.0 leaves
+  such an experiment in TUNER_NO_MORE_TRIAL for ever);
+- a training service that fails to start (a remote machine that refuses the SSH login, say) is
+  reported with NNI's reason, read from ``nnimanager.log``, instead of a vanished web server;
 - the experiment is always stopped at the end, also on errors and Ctrl-C.
 """
 
@@ -32,9 +36,13 @@ from typing import Any
 
 import yaml
 
-from .store import experiment_directory
+from . import remote
+from .store import ExperimentNotFound, experiment_directory, load
 
 _FINISHED = ("DONE", "STOPPED", "ERROR")
+_UNFINISHED_TRIALS = ("WAITING", "RUNNING", "UNKNOWN")
+_START_FAILED = "Training srevice initialize failed: "  # sic: NNI's spelling (training_service/v3/compat.js)
+_SHUTDOWN_DONE = "(ShutdownManager) Shutdown complete."
 _DISPATCHER_DEAD = ("Dispatcher terminiated", "Dispatcher exiting")  # sic: NNI's spelling
 
 
@@ -127,8 +135,13 @@ def run_to_end(
     on_progress: Callable[[str], None] | None = None,
 ) -> RunningExperiment:
     """Create the experiment, wait until it finishes, and stop it whatever happens (for scripts;
-    ``bttackler run`` adds Ctrl-C handling and a summary)."""
+    ``bttackler run`` adds Ctrl-C handling and a summary). ``on_progress`` gets a line when it has
+    started, then :func:`wait`'s progress lines."""
     experiment = create(config, free_port(), env)
+    if on_progress is not None:
+        on_progress(
+            f"experiment {experiment.id} started; web UI {experiment.url}; files in {experiment.directory}"
+        )
     try:
         wait(experiment, timeout, on_progress)
     finally:
@@ -147,6 +160,26 @@ def rest(experiment: RunningExperiment, route: str) -> Any:
         return json.loads(response.read().decode("utf-8"))
 
 
+def fetch_failed_trial_logs(experiment: RunningExperiment, limit: int) -> None:
+    """Have NNI copy the log files of up to ``limit`` failed trials to ``<experiment dir>/trials/<id>/``.
+
+    A remote training service keeps trial logs on the worker; NNI's manager fetches them when asked
+    through its web server, which must still be running. What cannot be fetched is skipped.
+    """
+    try:
+        failed = [t["trialJobId"] for t in rest(experiment, "trial-jobs") if t.get("status") == "FAILED"]
+    except (urllib.error.URLError, OSError, ValueError, KeyError):
+        return
+    for trial in failed[:limit]:
+        try:
+            with urllib.request.urlopen(
+                f"{experiment.url}/api/v1/nni/trial-file/{trial}/trial.log", timeout=60
+            ):
+                pass
+        except (urllib.error.URLError, OSError):
+            continue
+
+
 def wait(
     experiment: RunningExperiment,
     timeout: float,
@@ -155,8 +188,9 @@ def wait(
 ) -> str:
     """Block until the experiment finishes; return its final NNI status.
 
-    Raises :class:`LaunchError` when NNI reports an error, its dispatcher dies, or ``timeout``
-    seconds pass.
+    Finished means DONE, STOPPED, or TUNER_NO_MORE_TRIAL with every trial ended. Raises
+    :class:`LaunchError` when NNI reports an error, its training service fails to start, its
+    dispatcher dies, or ``timeout`` seconds pass.
     """
     started = time.monotonic()
     last_line = ""
@@ -165,7 +199,10 @@ def wait(
             status = rest(experiment, "check-status")
             trials = rest(experiment, "trial-jobs")
         except (urllib.error.URLError, OSError, ValueError) as error:
-            raise LaunchError(f"NNI's web server at {experiment.url} stopped answering: {error}") from error
+            raise LaunchError(
+                _start_failure(experiment.directory)
+                or f"NNI's web server at {experiment.url} stopped answering: {error}"
+            ) from error
         state = status.get("status", "?")
         counts = Counter(trial.get("status") for trial in trials)
         line = _progress_line(state, counts)
@@ -174,7 +211,11 @@ def wait(
             last_line = line
         if state in _FINISHED:
             if state == "ERROR":
-                raise LaunchError(f"NNI reports an error: {status.get('errors')}")
+                raise LaunchError(
+                    _start_failure(experiment.directory) or f"NNI reports an error: {status.get('errors')}"
+                )
+            return state
+        if state == "TUNER_NO_MORE_TRIAL" and _all_trials_ended(experiment, trials):
             return state
         if _dispatcher_died(experiment.directory):
             raise LaunchError(
@@ -186,8 +227,23 @@ def wait(
         time.sleep(poll_seconds)
 
 
+def _all_trials_ended(experiment: RunningExperiment, trials: list[dict[str, Any]]) -> bool:
+    """Whether every trial the tuner proposed was started and has ended.
+
+    NNI queues proposed trials until its training service takes them (a remote one starts late);
+    ``nextSequenceId`` counts them all. With none running, NNI never asks the tuner again.
+    """
+    if any(trial.get("status") in _UNFINISHED_TRIALS for trial in trials):
+        return False
+    try:
+        proposed = rest(experiment, "experiment").get("nextSequenceId")
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+    return isinstance(proposed, int) and len(trials) >= proposed
+
+
 def _progress_line(state: str, counts: Counter) -> str:
-    ended = sum(n for status, n in counts.items() if status not in ("WAITING", "RUNNING", "UNKNOWN"))
+    ended = sum(n for status, n in counts.items() if status not in _UNFINISHED_TRIALS)
     parts = [f"{n} {status.lower()}" for status, n in sorted(counts.items())]
     return f"{state}: {ended} of {sum(counts.values())} trials ended ({', '.join(parts) or 'none yet'})"
 
@@ -199,6 +255,35 @@ def _dispatcher_died(directory: Path) -> bool:
     except OSError:
         return False
     return any(marker in text for marker in _DISPATCHER_DEAD)
+
+
+def _start_failure(directory: Path, settle_seconds: float = 15.0) -> str | None:
+    """Why NNI's training service failed to start, in one line, when ``nnimanager.log`` says so.
+
+    NNI writes its log asynchronously while it shuts down, so the log is read until it records the
+    failure or the end of the shutdown, for up to ``settle_seconds``.
+    """
+    log_file = directory / "log" / "nnimanager.log"
+    deadline = time.monotonic() + settle_seconds
+    while True:
+        try:
+            log = log_file.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            log = ""
+        errors = [
+            line.split(_START_FAILED, 1)[1].strip() for line in log.splitlines() if _START_FAILED in line
+        ]
+        if errors or _SHUTDOWN_DONE in log or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    if not errors:
+        return None
+    error = errors[-1].removeprefix("Error: ")
+    try:
+        config = load(directory).config
+    except (ExperimentNotFound, OSError, ValueError):
+        config = {}
+    return f"{remote.explain_start_failure(error, config)} (log: {log_file})"
 
 
 def _strip_ansi(text: str) -> str:

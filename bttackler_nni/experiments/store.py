@@ -100,30 +100,42 @@ class Experiment:
         return self.registry_status == "STOPPED"
 
     def trial_log_dir(self, trial_id: str) -> Path | None:
-        """Where NNI keeps the trial's ``trial.log`` and ``trial.stderr`` (local training service only)."""
-        platform = (self.config.get("trainingService") or {}).get("platform")
-        return (
-            self.directory / "environments" / "local-env" / "trials" / trial_id
-            if platform == "local"
-            else None
-        )
+        """The folder with the trial's ``trial.log`` and ``trial.stderr`` on this machine, if there is one.
+
+        The local training service writes them under ``environments/local-env``. Other services keep
+        them on the worker; NNI's manager copies them to ``trials/<id>`` when asked through its web
+        server (``launch.fetch_trial_logs``, which ``bttackler run`` calls for failed trials).
+        """
+        service = self.config.get("trainingService")
+        if isinstance(service, dict) and service.get("platform") == "local":
+            return self.directory / "environments" / "local-env" / "trials" / trial_id
+        fetched = self.directory / "trials" / trial_id
+        return fetched if fetched.is_dir() else None
 
     @property
     def direction(self) -> Direction:
-        """The tuner's optimize_mode (BTTacklerTuner's ``tuner_args`` too); ``maximize`` when unset."""
-        class_args = (self.config.get("tuner") or {}).get("classArgs") or {}
-        nested = class_args.get("tuner_args")
-        nested_mode = nested.get("optimize_mode") if isinstance(nested, dict) else None
-        try:
-            return Direction.of(class_args.get("optimize_mode") or nested_mode or Direction.MAXIMIZE)
-        except ValueError:  # NNI itself would have refused it; read as NNI's default
-            return Direction.MAXIMIZE
+        """The tuner's optimize_mode (see :func:`tuner_direction`); ``maximize`` when unset."""
+        return tuner_direction(self.config) or Direction.MAXIMIZE
 
     def trial(self, trial_id: str) -> Trial:
         for trial in self.trials:
             if trial.id == trial_id:
                 return trial
         raise KeyError(f"experiment {self.id} has no trial {trial_id!r}")
+
+
+def tuner_direction(config: dict[str, Any]) -> Direction | None:
+    """The ``optimize_mode`` an experiment config gives its tuner (BTTacklerTuner's ``tuner_args``
+    too); ``None`` when it gives none, or one NNI itself would refuse."""
+    tuner = config.get("tuner")
+    class_args = (tuner.get("classArgs") if isinstance(tuner, dict) else None) or {}
+    nested = class_args.get("tuner_args") if isinstance(class_args, dict) else None
+    nested_mode = nested.get("optimize_mode") if isinstance(nested, dict) else None
+    mode = (class_args.get("optimize_mode") if isinstance(class_args, dict) else None) or nested_mode
+    try:
+        return Direction.of(mode) if mode else None
+    except ValueError:
+        return None
 
 
 def experiment_directory(experiment_id: str, working_directory: str | None, home: Path | None = None) -> Path:

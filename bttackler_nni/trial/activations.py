@@ -16,6 +16,7 @@ from torch import nn
 
 from .buffers import EpochBuffers
 from .layers import parameter_device
+from .sampling import SamplingSchedule
 
 RELU_FAMILY: tuple[type[nn.Module], ...] = (
     nn.ReLU,
@@ -44,29 +45,44 @@ class ActivationMonitor:
     Args:
         model: the network.
         buffers: where the device accumulators live.
-        is_sampled_batch: tells whether the batch now running is sampled.
+        schedule: which batches are sampled (and the timing of their statistics while calibrating).
+        on_failure: called with a description when counting fails (the hook then returns quietly,
+            so the forward pass goes on).
     """
 
-    def __init__(self, model: nn.Module, buffers: EpochBuffers, is_sampled_batch: Callable[[], bool]) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        buffers: EpochBuffers,
+        schedule: SamplingSchedule,
+        on_failure: Callable[[str], None],
+    ) -> None:
         modules = [(name, m) for name, m in model.named_modules() if isinstance(m, RELU_FAMILY)]
         device = parameter_device(model)
         self._names = [name or type(m).__name__ for name, m in modules]
         self._order: list[int] = []
         self._dead = buffers.create("dead_outputs", len(modules), device)
         self._total = buffers.create("activation_outputs", len(modules), device)
-        self._is_sampled_batch = is_sampled_batch
+        self._schedule = schedule
+        self._on_failure = on_failure
         self._handles = [m.register_forward_hook(self._hook_for(i)) for i, (_, m) in enumerate(modules)]
 
     def _hook_for(self, index: int) -> Callable[[nn.Module, object, torch.Tensor], None]:
         def count_dead(module: nn.Module, _inputs: object, output: torch.Tensor) -> None:
-            if not module.training or not isinstance(output, torch.Tensor) or not self._is_sampled_batch():
+            if not module.training or not isinstance(output, torch.Tensor) or not self._schedule.is_sampled():
                 return
-            if index not in self._order:
-                self._order.append(index)
-            self._dead[index] += torch.count_nonzero(output <= 0).to(self._dead.device)
-            self._total[index] += output.numel()
+            try:
+                self._schedule.timed(lambda: self._count(index, output))
+            except Exception:  # noqa: BLE001 - a statistic must never break the forward pass
+                self._on_failure("activation statistics")
 
         return count_dead
+
+    def _count(self, index: int, output: torch.Tensor) -> None:
+        if index not in self._order:
+            self._order.append(index)
+        self._dead[index] += torch.count_nonzero(output <= 0).to(self._dead.device)
+        self._total[index] += output.numel()
 
     def read_epoch(self, host: dict[str, np.ndarray]) -> DeadActivations | None:
         """This epoch's shares from the buffers' host copy, or ``None`` when no activation ran."""

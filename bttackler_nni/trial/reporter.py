@@ -32,6 +32,8 @@ from ..gradient_summary import summarize_gradients
 from .activations import ActivationMonitor
 from .buffers import EpochBuffers
 from .gradients import GradientMonitor
+from .layers import parameter_device
+from .sampling import DEFAULT_BUDGET, SamplingSchedule
 
 _logger = logging.getLogger("bttackler_nni")
 
@@ -50,11 +52,21 @@ class Reporter:
             :meth:`after_backward` after each ``loss.backward()``; under AMP call it after
             ``scaler.unscale_(optimizer)``, or the statistics are scaled by the loss scale.
         max_epochs: the trial's planned number of epochs (indicators depend on the stage).
-        sample_every: take statistics on every k-th batch only (1 = every batch).
+        overhead_budget: the share of training time the statistics may cost (default 0.01, 1%).
+            The Reporter times its statistics against the training steps in the first batches of
+            training (every batch is sampled there), then takes them on 1 batch in k, the smallest
+            k within the budget, while an epoch still samples at least
+            :data:`~bttackler_nni.trial.sampling.MIN_SAMPLED_BATCHES` batches (all, when shorter).
+            Records carry the rate (``sample_every``) and the measured share (``overhead_share``).
+        sample_every: instead of a budget, take statistics on every k-th batch (1 = every batch);
+            nothing is timed and no minimum applies.
         track_activations: also measure the share of non-positive outputs of ReLU-family
             activation modules (costs one pass over their outputs per sampled batch).
         max_layers: records merge consecutive layers into at most this many groups (at most
             :data:`~bttackler_nni.record.MAX_LAYERS`, the longest per-layer list the assessor reads).
+        report_to_nni: send records and the final result to NNI. ``False`` only builds and
+            returns them, for searches run by something else (Optuna, Ray Tune, the framework
+            adapters outside an NNI trial, see :func:`in_nni_trial`).
 
     Statistics never break training: if computing one fails, the Reporter logs a warning once
     and keeps reporting losses and metrics without it.
@@ -66,15 +78,16 @@ class Reporter:
         optimizer: torch.optim.Optimizer | None = None,
         *,
         max_epochs: int,
-        sample_every: int = 1,
+        overhead_budget: float = DEFAULT_BUDGET,
+        sample_every: int | None = None,
         track_activations: bool = False,
         max_layers: int = 1024,
+        report_to_nni: bool = True,
     ) -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"Reporter(model=...) must be a torch.nn.Module, got {type(model).__name__}")
         for name, value, minimum, maximum in (
             ("max_epochs", max_epochs, 1, None),
-            ("sample_every", sample_every, 1, None),
             ("max_layers", max_layers, 2, keys.MAX_LAYERS),  # the assessor ignores longer lists
         ):
             if (
@@ -90,17 +103,21 @@ class Reporter:
                 "Reporter(optimizer=...) must be a torch.optim.Optimizer; "
                 "or leave it out and call reporter.after_backward() after each backward()"
             )
+        self._schedule = SamplingSchedule(
+            parameter_device(model), sample_every=sample_every, overhead_budget=overhead_budget
+        )
         self.max_epochs = max_epochs
-        self.sample_every = sample_every
+        self.report_to_nni = report_to_nni
         self._buffers = EpochBuffers()
         self._gradients = GradientMonitor(model, self._buffers, max_layers)
         self._activations = (
-            ActivationMonitor(model, self._buffers, self._batch_is_sampled) if track_activations else None
+            ActivationMonitor(model, self._buffers, self._schedule, self._disable_statistics)
+            if track_activations
+            else None
         )
         self._step_hook = (
             optimizer.register_step_pre_hook(lambda *_: self._on_batch()) if optimizer is not None else None
         )
-        self._batch = 0
         self._epoch = 0
         self._stats_enabled = True
         self._last_record: dict[str, Any] | None = None
@@ -110,6 +127,11 @@ class Reporter:
     def monitored_layers(self) -> list[str]:
         """Names of the monitored layers (in forward order once the first batch has been seen)."""
         return self._gradients.layer_names
+
+    @property
+    def sample_every(self) -> int:
+        """Statistics are taken on 1 batch in this many (chosen by the budget, or forced)."""
+        return self._schedule.sample_every
 
     @property
     def epoch(self) -> int:
@@ -130,6 +152,8 @@ class Reporter:
         default: Metric | None = None,
     ) -> dict[str, Any]:
         """Build this epoch's record, send it with ``nni.report_intermediate_result``, and return it.
+
+        Nothing is sent when the Reporter was created with ``report_to_nni=False``.
 
         ``default`` (the metric NNI's tuner and web UI use) falls back to ``val_acc``, then
         ``val_loss``, then ``train_loss``. Losses may be floats or 0-d tensors. Works outside an
@@ -158,10 +182,10 @@ class Reporter:
             math.isfinite(metrics[k]) for k in (keys.TRAIN_LOSS, keys.VAL_LOSS) if k in metrics
         )
         record[keys.NONFINITE] = int(bool(record.get(keys.NONFINITE)) or not losses_finite)
-        _send(nni.report_intermediate_result, record)
+        if self.report_to_nni:
+            _send(nni.report_intermediate_result, record)
         self._last_record = record
         self._epoch += 1
-        self._batch = 0
         return record
 
     def finish(self, default: float | None = None, **metrics: float) -> float | dict[str, Any]:
@@ -177,7 +201,8 @@ class Reporter:
         value: float | dict[str, Any] = _as_float("default", default)
         if metrics:
             value = {keys.DEFAULT: value, **{k: _as_float(k, v) for k, v in metrics.items()}}
-        _send(nni.report_final_result, value)
+        if self.report_to_nni:
+            _send(nni.report_final_result, value)
         self.close()
         return value
 
@@ -195,25 +220,24 @@ class Reporter:
     def __exit__(self, *_exc: object) -> None:
         self.close()
 
-    def _batch_is_sampled(self) -> bool:
-        return self._stats_enabled and self._batch % self.sample_every == 0
-
     def _on_batch(self) -> None:
+        if self._stats_enabled:
+            self._schedule.step(self._observe_gradients)
+
+    def _observe_gradients(self) -> None:
         try:
-            if self._batch_is_sampled():
-                self._gradients.observe()
+            self._gradients.observe()
         except Exception:  # noqa: BLE001 - a statistic must never break the training loop
             self._disable_statistics("gradient statistics")
-        finally:
-            self._batch += 1
 
     def _epoch_statistics(self) -> dict[str, Any]:
         """Top-level scalars and per-layer lists of the epoch (one device-to-host transfer)."""
+        sampling = self._schedule.end_epoch()
         if not self._stats_enabled:
             return {}
         try:
             host = self._buffers.read_and_reset()
-            stats: dict[str, Any] = {}
+            stats: dict[str, Any] = dict(sampling)
             gradients = self._gradients.read_epoch(host)
             if gradients is not None:
                 summary = summarize_gradients(gradients.grad, gradients.zero_share)
@@ -248,6 +272,13 @@ class Reporter:
             exc_info=True,
         )
         self._stats_enabled = False
+        if self._activations is not None:
+            self._activations.remove()
+
+
+def in_nni_trial() -> bool:
+    """Whether this process is a trial that NNI started (else NNI runs in its standalone mode)."""
+    return nni.get_experiment_id() != "STANDALONE"
 
 
 def _nni_parameter_id() -> int | None:

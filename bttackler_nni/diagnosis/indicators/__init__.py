@@ -1,7 +1,9 @@
-"""The seven quality indicators of docs/method.md, section 4, one small class each.
+"""The indicators of docs/method.md, section 4, one small class each: the paper's seven quality
+indicators and RNK, which ranks a healthy trial against its peers.
 
 ``INDICATORS`` is the registry the engine iterates; its order is the order in which a stop's
-reason is chosen when several indicators fire on the same report.
+reason is chosen when several indicators fire on the same report. RNK comes last: the engine lets
+the diagnosis veto it only when no problem indicator fired before it on the same report.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from .activity import LowActivationRatio
 from .base import Firing, Indicator, IndicatorSettings, Kind
 from .gradients import AbnormalGradientValues, ExplodingGradients, VanishingGradients
 from .loss_curve import NoMoreGain, PassiveLossChanges, UnexpectedLossChanges
+from .rank import RankedBelowPeers
 
 INDICATORS: tuple[type[Indicator], ...] = (
     AbnormalGradientValues,
@@ -20,6 +23,7 @@ INDICATORS: tuple[type[Indicator], ...] = (
     PassiveLossChanges,
     UnexpectedLossChanges,
     NoMoreGain,
+    RankedBelowPeers,
 )
 """Every indicator class, in priority order."""
 
@@ -37,6 +41,7 @@ __all__ = [
     "LowActivationRatio",
     "NoMoreGain",
     "PassiveLossChanges",
+    "RankedBelowPeers",
     "Stage",
     "UnexpectedLossChanges",
     "VanishingGradients",

@@ -12,10 +12,12 @@ from ..settings import Stage, ValidatedSettings
 
 
 class Kind(str, Enum):
-    """How a stop is labelled in every report: a training problem, or a run that has converged."""
+    """How a stop is labelled in every report: a training problem, a run that has converged, or a
+    healthy run that is hopeless (far behind its peers)."""
 
     PROBLEM = "problem"
     CONVERGED = "converged"
+    HOPELESS = "hopeless"
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,14 @@ class Indicator(ABC):
     @abstractmethod
     def check(self, trial: TrialHistory) -> Firing | None:
         """Return a :class:`Firing` when the indicator's rule holds on the latest report, else ``None``."""
+
+    def veto(self, trial: TrialHistory) -> str | None:
+        """Why the trial gets more time although the rule held, in one line; ``None`` when it does not.
+
+        The engine asks only after :meth:`check` fired; a vetoed firing does not count and the
+        sentence is kept in the verdict's notes. By default nothing vetoes.
+        """
+        return None
 
     def firing(self, rule: str, value: float | None, threshold: float | None) -> Firing:
         return Firing(self.id, self.title, self.kind, rule, value, threshold)

@@ -1,4 +1,9 @@
-"""Loss-curve indicators: passive (PLC) and unexpected (ULC) loss changes, and no more gain (NMG)."""
+"""Loss-curve indicators: passive (PLC) and unexpected (ULC) loss changes, and no more gain (NMG).
+
+ULC and NMG judge a trial late, when it may already be near its best result; their noise guard
+(``noise_k``) keeps them from stopping a trial whose metric is still within noise of its own best,
+because such a stop can cost the search its best result for a saving of a few epochs.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...record import TRAIN_LOSS, VAL_LOSS
+from ...record import DEFAULT, TRAIN_LOSS, VAL_LOSS
 from ..history import TrialHistory
 from ..settings import Stage, setting
 from .base import Firing, Indicator, IndicatorSettings, Kind
@@ -15,6 +20,30 @@ from .base import Firing, Indicator, IndicatorSettings, Kind
 
 def _finite(values: np.ndarray) -> np.ndarray:
     return values[np.isfinite(values)]
+
+
+def near_own_best(trial: TrialHistory, noise_k: float, reports: int) -> str | None:
+    """The noise guard: why the trial's latest ``default`` metric counts as at its own best, or ``None``.
+
+    The noise is :meth:`~..history.TrialHistory.metric_noise` over the last ``reports`` reports;
+    the guard holds when the latest metric is no further than ``noise_k`` times that from the best
+    the trial ever reported (in the metric's direction). ``noise_k = 0`` turns it off; a trial
+    whose metric is missing or not finite is never guarded.
+    """
+    metric = trial.series(DEFAULT)
+    if noise_k == 0 or metric.size < 2 or not np.isfinite(metric[-1]):
+        return None
+    finite = _finite(metric)
+    best = float(min(finite, key=trial.direction.score))
+    latest = float(metric[-1])
+    gap = trial.direction.score(latest) - trial.direction.score(best)
+    noise = trial.metric_noise(reports)
+    if gap > noise_k * noise:
+        return None
+    return (
+        f"latest default {latest:.4g} is within noise_k {noise_k:g} x its recent epoch-to-epoch change "
+        f"{noise:.3g} of its best {best:.4g}"
+    )
 
 
 def _least_squares_slope(values: np.ndarray) -> float:
@@ -61,7 +90,8 @@ class UnexpectedLossChanges(Indicator):
     ``w = max(min_window, round(max_epochs * window_fraction))``. Fires when, for the train or the
     validation loss, the least-squares slope relative to the window mean is at least ``slope_min``
     per epoch and the coefficient of variation exceeds ``cv_min``. The released code tested the
-    absolute slope (scale-dependent); this one is relative to the window mean.
+    absolute slope (scale-dependent); this one is relative to the window mean. Vetoed by the noise
+    guard (:func:`near_own_best` over the window) while the metric is near the trial's best.
     """
 
     id = "ULC"
@@ -76,6 +106,9 @@ class UnexpectedLossChanges(Indicator):
             0.01, help="relative slope per epoch at or above which the trend counts as rising"
         )
         cv_min: float = setting(0.2, ge=0, help="coefficient of variation above which the window oscillates")
+        noise_k: float = setting(
+            4.0, ge=0, help="no stop while the metric is within noise_k x its noise of its best; 0 = off"
+        )
 
     settings: Settings
 
@@ -105,12 +138,17 @@ class UnexpectedLossChanges(Indicator):
                 return self.firing(rule, variation, self.settings.cv_min)
         return None
 
+    def veto(self, trial: TrialHistory) -> str | None:
+        return near_own_best(trial, self.settings.noise_k, self.window(trial.max_epochs))
+
 
 class NoMoreGain(Indicator):
     """NMG (converged): the mean of the last ``window`` losses is above the mean of the ``window`` before.
 
     Uses the validation loss, or the train loss when the trial reports none. Labelled
-    "converged", not a problem: it stops runs that have stopped improving.
+    "converged", not a problem: it stops runs that have stopped improving. Vetoed by the noise
+    guard (:func:`near_own_best` over the last ``2 * window`` reports) while the metric is near the
+    trial's best: a rising loss alone does not mean the metric got worse.
     """
 
     id = "NMG"
@@ -126,6 +164,9 @@ class NoMoreGain(Indicator):
         )
         window: int = setting(3, ge=1, help="losses averaged on each side of the comparison")
         min_delta: float = setting(0.0, ge=0, help="relative rise the recent mean must exceed, 0 = any rise")
+        noise_k: float = setting(
+            4.0, ge=0, help="no stop while the metric is within noise_k x its noise of its best; 0 = off"
+        )
 
     settings: Settings
 
@@ -142,3 +183,6 @@ class NoMoreGain(Indicator):
             rule = f"mean of the last {settings.window} {field} > mean of the {settings.window} before"
             return self.firing(rule, recent, limit)
         return None
+
+    def veto(self, trial: TrialHistory) -> str | None:
+        return near_own_best(trial, self.settings.noise_k, 2 * self.settings.window)

@@ -1,0 +1,106 @@
+"""The markdown tables of benchmarks/results/simulate/policy/README.md, from the simulate.json files
+that benchmarks/simulate_policy.sh writes: one table per bank and sampling, one row per arm and
+start-up cost.
+
+    python benchmarks/policy_tables.py [--sampling iid] > tables.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results" / "simulate" / "policy"
+ARMS = ("none", "paper", "default", "medianstop", "curvefitting")
+STARTUPS = (("measured", "measured"), ("0", "none"))
+
+
+def cell(value: float | None, interval: list[float] | None, percent: bool = False) -> str:
+    if value is None:
+        return "-"
+    scale, unit = (100, "%") if percent else (1, "")
+    text = f"{scale * value:.0f}{unit}" if percent else f"{value:.2f}"
+    return text + (f" [{interval[0]:.2f}, {interval[1]:.2f}]" if interval else "")
+
+
+def table(bank: str, sampling: str) -> str:
+    header = ("arm", "start-up", "stopped", "trials within budget", "Top10HR", "TSBA mean", "TSBA median")
+    lines = ["| " + " | ".join((*header, "never reached")) + " |", "|---" * (len(header) + 1) + "|"]
+    for folder, label in STARTUPS:
+        path = RESULTS / bank / f"{sampling}-startup-{folder}" / "simulate.json"
+        if not path.exists():
+            continue
+        data = json.loads(path.read_text())
+        seconds = data["setting"].get("startup")
+        by_arm = {arm["arm"]: arm for arm in data["arms"]}
+        for name in ARMS:
+            arm = by_arm.get(name)
+            if arm is None:
+                continue
+            intervals = arm.get("intervals") or {}
+            compared = arm["compared"]
+            lines.append(
+                f"| {name} | {label} ({seconds:.1f} s) | {cell(arm['stopped_share'], None, percent=True)} | "
+                f"{arm['trials_within_budget']:.1f} | "
+                + (
+                    f"{cell(arm['top10hr_mean'], intervals.get('top10hr_mean'))} | "
+                    f"{cell(arm['tsba_mean'], intervals.get('tsba_mean'))} | "
+                    f"{cell(arm['tsba_median'], intervals.get('tsba_median'))} | {arm['never_reached']} |"
+                    if compared
+                    else "(baseline) | | | |"
+                )
+            )
+    return "\n".join(lines)
+
+
+def targets() -> str:
+    """Issue 9's targets for the default, one row per bank, sampling and start-up."""
+    header = ("bank", "draws", "start-up", "ahead on Top10HR", "ahead on TSBA median", "Top10HR >= 0.75")
+    lines = ["| " + " | ".join((*header, "TSBA median >= 0.40")) + " |", "|---" * (len(header) + 1) + "|"]
+    for bank in sorted(p.name for p in RESULTS.iterdir() if p.is_dir()):
+        for sampling in ("iid", "halves"):
+            for folder, label in STARTUPS:
+                path = RESULTS / bank / f"{sampling}-startup-{folder}" / "simulate.json"
+                if not path.exists():
+                    continue
+                arms = {arm["arm"]: arm for arm in json.loads(path.read_text())["arms"]}
+                ours = arms["default"]
+                rivals = [arms[name] for name in ("medianstop", "curvefitting") if name in arms]
+
+                def ahead(key: str, ours: dict = ours, rivals: list = rivals) -> str:
+                    best = max((r[key] for r in rivals if r[key] is not None), default=None)
+                    mine = ours[key]
+                    verdict = "yes" if mine is not None and (best is None or mine > best) else "no"
+                    return f"{verdict} ({_number(mine)} vs {_number(best)})"
+
+                def reaches(key: str, target: float, ours: dict = ours) -> str:
+                    mine = ours[key]
+                    return f"{'yes' if mine is not None and mine >= target else 'no'} ({_number(mine)})"
+
+                lines.append(
+                    f"| {bank} | {sampling} | {label} | {ahead('top10hr_mean')} | {ahead('tsba_median')} | "
+                    f"{reaches('top10hr_mean', 0.75)} | {reaches('tsba_median', 0.40)} |"
+                )
+    return "\n".join(lines)
+
+
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sampling", nargs="+", default=["iid", "halves"])
+    parser.add_argument("--targets", action="store_true", help="the issue's targets table instead")
+    args = parser.parse_args()
+    if args.targets:
+        print(targets())
+        return
+    for bank in sorted(p.name for p in RESULTS.iterdir() if p.is_dir()):
+        for sampling in args.sampling:
+            print(f"**{bank}, {sampling} draws**\n\n{table(bank, sampling)}\n")
+
+
+if __name__ == "__main__":
+    main()

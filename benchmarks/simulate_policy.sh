@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The evidence for the default policy (issue 9, part 4): every committed trace bank simulated with
+# no stopping, BTTackler's paper preset, BTTackler's default, NNI's Medianstop and (on the accuracy
+# tasks) Curvefitting; 50 paired seeds, concurrency 8, half the time no stopping needs for the
+# bank's size, both samplings, and two start-up costs per trial: the bank's measured one (NNI on
+# this 2-core machine) and none (start-up small against epoch time, as on the paper's GPU runs).
+# Results: benchmarks/results/simulate/policy/<bank>/<sampling>-startup-<measured|0>/.
+#
+#   benchmarks/simulate_policy.sh                 # every bank
+#   benchmarks/simulate_policy.sh digits          # one bank
+#   SEEDS=20 benchmarks/simulate_policy.sh digits
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SEEDS=${SEEDS:-50}
+for name in "${@:-digits cifar10cnn cifar10lstm ex96trans}"; do
+  for bank in $name; do
+    [ -f "benchmarks/banks/$bank.jsonl" ] || { echo "no bank $bank; skipped"; continue; }
+    policies="benchmarks/policies/paper.yml default medianstop"
+    grep -q '"direction": "maximize"' <(head -1 "benchmarks/banks/$bank.jsonl") && policies="$policies curvefitting"
+    for sampling in iid halves; do
+      for startup in measured 0; do
+        out=benchmarks/results/simulate/policy/$bank/$sampling-startup-$startup
+        mkdir -p "$out"
+        command="bttackler simulate benchmarks/banks/$bank.jsonl --policy $policies --seeds $SEEDS"
+        command="$command --budget-frac 0.5 --concurrency 8 --sampling $sampling --out $out"
+        [ "$startup" = measured ] || command="$command --startup $startup"
+        { echo "# $command"; nice -n "${NICE:-10}" $command; } 2>&1 | tee "$out/output.txt"
+      done
+    done
+  done
+done

@@ -1,0 +1,112 @@
+"""Ranking indicator: a trial that trains without a fault but stays far behind its peers (RNK).
+
+The seven indicators of the paper stop broken or finished runs; a healthy run with a poor
+configuration trains to the end and costs as much as the best. RNK compares the trial's
+``default`` metric with what its peers reported at the same epoch, so its rule means the same at
+any metric scale, and the diagnosis may veto it while the trial is still learning fast.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ...record import TRAIN_LOSS
+from ..direction import Direction
+from ..history import TrialHistory
+from ..settings import setting
+from .base import Firing, Indicator, IndicatorSettings, Kind
+
+
+class RankedBelowPeers(Indicator):
+    """RNK (hopeless): more than ``max_share_better`` of the peers are clearly ahead at this epoch.
+
+    Peers are the other trials that reported the same epoch before this report; a peer is *clearly
+    ahead* when its ``default`` metric beats the trial's by more than ``noise_k`` times the trial's
+    own epoch-to-epoch noise (:meth:`~..history.TrialHistory.metric_noise` over its reports), so
+    that a trial is not ranked on a difference its own metric makes from one epoch to the next. A
+    trial still climbing fast has a large noise and is judged leniently. It applies from
+    epoch ``round(start_fraction * max_epochs)`` up to, not including, ``round(end_fraction *
+    max_epochs)`` (never on the last epochs, where a stop saves little and costs the trial's final
+    result), once at least ``min_peers`` peers reported that epoch. With ``max_share_better`` 0.5 it
+    stops the trials below their peers' median.
+
+    Veto: the engine gives the trial more time when no problem indicator fired on the report (its
+    gradients and losses look healthy) and :meth:`veto` finds its train loss still falling fast: at
+    least ``veto_drop`` (relative) over the last ``veto_window`` epochs.
+    """
+
+    id = "RNK"
+    title = "Ranked Below Peers"
+    kind = Kind.HOPELESS
+
+    @dataclass(frozen=True)
+    class Settings(IndicatorSettings):
+        min_peers: int = setting(10, ge=1, help="peer metrics needed at an epoch before it may fire")
+        max_share_better: float = setting(
+            0.5, ge=0, le=1, help="fires when more than this share of the peers reported a better metric"
+        )
+        noise_k: float = setting(
+            4.0, ge=0, help="a peer counts as better only when ahead by more than noise_k x the trial's noise"
+        )
+        start_fraction: float = setting(
+            0.25, ge=0, le=1, help="first epoch it may fire at, as a share of max_epochs"
+        )
+        end_fraction: float = setting(
+            0.9, ge=0, le=1, help="epoch from which it no longer fires, as a share of max_epochs"
+        )
+        veto_window: int = setting(3, ge=1, help="epochs over which the veto measures the train-loss drop")
+        veto_drop: float = setting(
+            0.1, gt=0, help="relative train-loss drop over veto_window epochs that vetoes a stop"
+        )
+
+    settings: Settings
+
+    def epochs(self, max_epochs: int) -> range:
+        """The 0-based epochs at which RNK may fire for a trial of ``max_epochs`` planned epochs."""
+        settings = self.settings
+        return range(_round(settings.start_fraction * max_epochs), _round(settings.end_fraction * max_epochs))
+
+    def applies(self, trial: TrialHistory, protected: bool) -> bool:
+        """Its own epoch range on top of the usual checks; never while the planned epochs are unknown."""
+        if trial.max_epochs is None or not super().applies(trial, protected):
+            return False
+        return trial.epoch in self.epochs(trial.max_epochs)
+
+    def check(self, trial: TrialHistory) -> Firing | None:
+        value, peers, epoch = trial.latest.default, trial.peer_metrics, trial.epoch
+        if value is None or not math.isfinite(value) or peers is None:
+            return None
+        count = peers.count(epoch)
+        if count < self.settings.min_peers:
+            return None
+        margin = self.settings.noise_k * trial.metric_noise(len(trial.records))
+        level = value + margin if trial.direction is Direction.MAXIMIZE else value - margin
+        share = peers.count_better(epoch, level, trial.direction) / count
+        if share <= self.settings.max_share_better:
+            return None
+        rule = (
+            f"share of the {count} peers whose default at epoch {epoch} beats {value:.4g} by more than "
+            f"noise_k x its noise ({margin:.3g}) > max_share_better"
+        )
+        return self.firing(rule, share, self.settings.max_share_better)
+
+    def veto(self, trial: TrialHistory) -> str | None:
+        window = self.settings.veto_window
+        losses = trial.series(TRAIN_LOSS)[-window - 1 :]
+        if losses.size <= window or not np.all(np.isfinite(losses)) or losses[0] <= 0:
+            return None
+        drop = float((losses[0] - losses[-1]) / losses[0])
+        if drop < self.settings.veto_drop:
+            return None
+        return (
+            f"no problem diagnosed and the train loss fell {drop:.1%} over the last {window} epochs "
+            f"(veto_drop {self.settings.veto_drop:.1%})"
+        )
+
+
+def _round(value: float) -> int:
+    """Half up, as a person rounds (Python's ``round`` sends 2.5 to 2)."""
+    return math.floor(value + 0.5)

@@ -1,0 +1,320 @@
+"""RNK (a healthy trial ranked below its peers) and its veto, the noise guard of NMG and ULC, presets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from synthetic import OSCILLATING_UP, healthy_history, record, with_losses
+
+from bttackler_nni.diagnosis.config import AssessorConfig, ConfigError, Preset
+from bttackler_nni.diagnosis.direction import Direction
+from bttackler_nni.diagnosis.engine import Diagnoser, Verdict
+from bttackler_nni.diagnosis.history import TrialHistory
+from bttackler_nni.diagnosis.indicators import Kind, RankedBelowPeers
+from bttackler_nni.evaluation.summary import explain_trial, summarize
+from bttackler_nni.experiments.store import Experiment, Trial
+from bttackler_nni.record import parse_record
+
+PAPER = AssessorConfig(preset="paper")
+PEER_LEVELS = [0.5 + 0.03 * i for i in range(10)]  # median 0.635
+
+
+def slow(metric: float, epochs: int = 20, **overrides) -> list[dict]:
+    """A healthy trial whose metric sits at ``metric`` and whose train loss falls 2% a step: too
+    slowly for RNK's veto (10% over 3 epochs), fast enough for PLC."""
+    return [
+        record(e, train_loss=1.0 - 0.02 * e, default=metric, **overrides.get(e, {})) for e in range(epochs)
+    ]
+
+
+def run(diagnoser: Diagnoser, trial: str, history: list) -> list[Verdict]:
+    """Every verdict of a trial assessed report by report, up to its stop."""
+    verdicts = []
+    for n in range(1, len(history) + 1):
+        verdicts.append(diagnoser.assess(trial, history[:n]))
+        if verdicts[-1].stop:
+            break
+    return verdicts
+
+
+def with_peers(config: AssessorConfig | None = None, levels: list[float] = PEER_LEVELS) -> Diagnoser:
+    diagnoser = Diagnoser(config)
+    for i, level in enumerate(levels):
+        assert not run(diagnoser, f"peer{i}", slow(level))[-1].stop
+    return diagnoser
+
+
+# RNK ---------------------------------------------------------------------------------------------
+
+
+def test_rnk_stops_a_healthy_trial_below_the_median_of_its_peers_and_says_why():
+    diagnoser = with_peers()
+    verdict = run(diagnoser, "hopeless", slow(0.6))[-1]
+    assert verdict.stop and verdict.epoch == 5  # from round(0.25 * 20)
+    reason = verdict.reason
+    assert (reason.indicator, reason.title, reason.kind) == ("RNK", "Ranked Below Peers", Kind.HOPELESS)
+    assert reason.value == pytest.approx(6 / 10) and reason.threshold == 0.5  # 0.62 ... 0.77 are better
+    assert reason.rule == (
+        "share of the 10 peers whose default at epoch 5 beats 0.6 by more than noise_k x its noise (0) "
+        "> max_share_better"
+    )
+    line = verdict.to_json()
+    assert line["kind"] == "hopeless" and Verdict.from_json(line) == verdict
+    assert "by RNK (Ranked Below Peers) [hopeless]" in verdict.explain()
+    assert not run(diagnoser, "good", slow(0.7))[-1].stop
+
+
+def test_rnk_needs_min_peers_at_the_epoch():
+    diagnoser = with_peers(levels=PEER_LEVELS[:9])
+    assert not any(v.stop for v in run(diagnoser, "hopeless", slow(0.1)))
+    assert diagnoser.peer_metrics.count(5) == 10  # the trial is a peer of later ones, never of itself
+    assert run(diagnoser, "next", slow(0.1))[-1].stop
+
+
+def test_rnk_follows_the_direction_of_the_metric():
+    diagnoser = with_peers(AssessorConfig(direction="minimize"))
+    assert not run(diagnoser, "low", slow(0.55))[-1].stop  # only 0.5 and 0.53 are lower: better
+    verdict = run(diagnoser, "high", slow(0.7))[-1]  # 8 of its 11 peers ("low" now one) are lower
+    assert (
+        verdict.stop and verdict.reason.indicator == "RNK" and verdict.reason.value == pytest.approx(8 / 11)
+    )
+
+
+def test_rnk_fires_only_inside_its_epochs():
+    assert RankedBelowPeers().epochs(20) == range(5, 18)
+    late = RankedBelowPeers(RankedBelowPeers.Settings(start_fraction=0.5, end_fraction=0.6))
+    assert late.epochs(20) == range(10, 12) and late.epochs(10) == range(5, 6)
+    # Good until epoch 17, then far behind: too late for a stop to be worth it.
+    diagnoser = with_peers()
+    fading = [record(e, train_loss=1.0 - 0.02 * e, default=0.9 if e < 18 else 0.1) for e in range(20)]
+    assert not any(v.stop for v in run(diagnoser, "fading", fading))
+    # Without a known max_epochs its epochs are unknown: it never applies.
+    unknown_length = TrialHistory([parse_record(r)[0] for r in slow(0.1, 12)], None)
+    assert not RankedBelowPeers().applies(unknown_length, protected=False)
+
+
+def test_rnk_counts_a_peer_as_ahead_only_beyond_the_trials_own_noise():
+    # Alternating 0.55 / 0.61: noise 0.06, so only peers above 0.61 + 4 x 0.06 = 0.85 count as ahead.
+    noisy = [record(e, train_loss=1.0 - 0.02 * e, default=0.55 + 0.06 * (e % 2)) for e in range(20)]
+    assert not any(v.stop for v in run(with_peers(), "noisy", noisy))
+    strict = AssessorConfig(indicators={"RNK": {"noise_k": 0}})
+    verdict = run(with_peers(strict), "noisy", noisy)[-1]
+    assert verdict.stop and verdict.reason.indicator == "RNK" and verdict.epoch == 5
+
+
+def test_rnk_honours_its_share_threshold():
+    strict = AssessorConfig(indicators={"RNK": {"max_share_better": 0.9}})
+    assert not run(with_peers(strict), "middling", slow(0.55))[-1].stop  # 8 of 10 better: not > 0.9
+    assert run(with_peers(strict), "worst", slow(0.45))[-1].stop
+
+
+# The veto -------------------------------------------------------------------------------------------
+
+
+def test_a_trial_still_learning_fast_gets_more_time_and_the_veto_is_recorded():
+    diagnoser = with_peers()
+    learning = [record(e, train_loss=2.3 * 0.8**e, default=0.3) for e in range(20)]  # -49% per 3 epochs
+    verdicts = run(diagnoser, "learning", learning)
+    assert not verdicts[-1].stop and len(verdicts) == 20
+    vetoed = [v for v in verdicts if v.notes]
+    assert [v.epoch for v in vetoed] == list(range(5, 18))
+    note = vetoed[0].notes[0]
+    assert note.startswith("RNK vetoed: no problem diagnosed and the train loss fell 48.8% over the last 3")
+    assert "RNK" not in vetoed[0].fired
+    assert Verdict.from_json(vetoed[0].to_json()).notes == (note,)
+
+
+def test_the_veto_ends_when_the_loss_stops_falling_fast():
+    diagnoser = with_peers()
+    losses = [2.3 * 0.8**e if e < 8 else 2.3 * 0.8**8 * (1 - 0.01 * (e - 8)) for e in range(20)]
+    verdicts = run(
+        diagnoser, "slowing", [record(e, train_loss=loss, default=0.3) for e, loss in enumerate(losses)]
+    )
+    assert verdicts[-1].stop and verdicts[-1].reason.indicator == "RNK"
+    assert verdicts[-1].epoch == 11  # 3-epoch drops: 49% at epoch 8, 37% at 9, 22% at 10, 3% at 11
+    assert all(v.notes for v in verdicts[5:-1])
+
+
+def test_no_veto_when_the_diagnosis_finds_a_problem():
+    diagnoser = with_peers(AssessorConfig(patience=2))
+    spike = {5: {"grad": [2e4, 3e4, 4e4]}}
+    history = [record(e, train_loss=2.3 * 0.8**e, default=0.3, **spike.get(e, {})) for e in range(20)]
+    verdict = run(diagnoser, "exploding", history)[5]
+    assert verdict.fired == ("EAG", "RNK") and verdict.notes == () and not verdict.stop
+
+
+def test_vetoes_and_hopeless_stops_reach_why_and_the_summary():
+    diagnoser = with_peers()
+    learning = run(diagnoser, "learning", [record(e, train_loss=2.3 * 0.8**e, default=0.3) for e in range(8)])
+    hopeless = run(diagnoser, "hopeless", slow(0.4))
+    trials = [
+        Trial("learning", 0, 0, {}, "SUCCEEDED", 0.0, 8.0, [], [], 0.3),
+        Trial("hopeless", 1, 1, {}, "USER_CANCELED", 0.0, 6.0, slow(0.4, 6), [], None, hopeless[-1]),
+    ]
+    experiment = Experiment("exp", Path("exp"), 0.0, {}, trials, learning + hopeless)
+    summary = summarize(experiment)
+    assert "stops by indicator: RNK 1 (hopeless)" in summary
+    assert "RNK (Ranked Below Peers) [hopeless]: share of the 11 peers whose default" in summary
+    why = explain_trial(experiment, "learning")
+    assert "note: RNK vetoed: no problem diagnosed and the train loss fell" in why
+
+
+# The noise guard of NMG and ULC ---------------------------------------------------------------------
+
+NMG_TRAIN = [1.0 - 0.05 * e for e in range(12)]
+NMG_VAL = [1.0, 0.8, 0.6, 0.5, 0.45, 0.42, 0.40, 0.41, 0.43, 0.44, 0.45, 0.46]  # NMG's rule holds at epoch 10
+
+
+def with_metric(train: list[float], val: list[float] | None, metric: list[float]) -> list[dict]:
+    history = with_losses(train, val)
+    for raw, value in zip(history, metric, strict=True):
+        raw["default"] = value
+    return history
+
+
+def test_nmg_spares_a_trial_near_its_own_best_that_the_paper_preset_stops():
+    near_best = [0.5, 0.6, 0.7, 0.8, 0.85, 0.88, 0.9, 0.9, 0.901, 0.899, 0.9, 0.9]
+    history = with_metric(NMG_TRAIN, NMG_VAL, near_best)
+    paper = run(Diagnoser(PAPER), "t", history)[-1]
+    assert paper.stop and paper.reason.indicator == "NMG" and paper.epoch == 10
+    verdicts = run(Diagnoser(), "t", history)
+    assert not verdicts[-1].stop
+    assert verdicts[10].notes == (
+        "NMG vetoed: latest default 0.9 is within noise_k 4 x its recent epoch-to-epoch change 0.001 "
+        "of its best 0.901",
+    )
+
+
+def test_nmg_still_stops_a_trial_whose_metric_fell_well_below_its_best():
+    falling = [0.5, 0.6, 0.7, 0.8, 0.85, 0.88, 0.9, 0.89, 0.87, 0.8, 0.6, 0.5]
+    verdict = run(Diagnoser(), "t", with_metric(NMG_TRAIN, NMG_VAL, falling))[-1]
+    assert verdict.stop and verdict.reason.indicator == "NMG" and verdict.epoch == 10
+
+
+def test_the_guard_follows_the_direction_of_the_metric():
+    mse = [1.0, 0.8, 0.6, 0.5, 0.45, 0.42, 0.40, 0.40, 0.399, 0.401, 0.40, 0.40]
+    assert not run(
+        Diagnoser(AssessorConfig(direction="minimize")), "t", with_metric(NMG_TRAIN, NMG_VAL, mse)
+    )[-1].stop
+    # Read as an accuracy, the same numbers are far below their best (1.0 at epoch 0).
+    assert run(Diagnoser(), "t", with_metric(NMG_TRAIN, NMG_VAL, mse))[-1].stop
+
+
+def test_ulc_spares_a_trial_near_its_own_best_that_the_paper_preset_stops():
+    history = with_losses(OSCILLATING_UP)  # its metric rises every epoch: always at its best
+    paper = run(Diagnoser(PAPER), "t", history)[-1]
+    assert paper.stop and paper.reason.indicator == "ULC"
+    verdicts = run(Diagnoser(), "t", history)
+    assert not verdicts[-1].stop
+    assert any(note.startswith("ULC vetoed: latest default") for v in verdicts for note in v.notes)
+
+
+def test_noise_k_zero_turns_the_guard_off():
+    config = AssessorConfig(indicators={"ULC": {"noise_k": 0}})
+    assert run(Diagnoser(config), "t", with_losses(OSCILLATING_UP))[-1].reason.indicator == "ULC"
+
+
+# Presets ---------------------------------------------------------------------------------------------
+
+
+def test_the_paper_preset_is_the_published_method():
+    settings = PAPER.indicators
+    assert [i.id for i in PAPER.build_indicators()] == ["AGV", "EAG", "ERG", "LAR", "PLC", "ULC", "NMG"]
+    assert (settings["ULC"].noise_k, settings["NMG"].noise_k) == (0, 0)
+    assert (settings["EAG"].grad_max, settings["EAG"].ratio_max) == (1e4, 1e3)
+    assert (settings["ERG"].grad_min, settings["ERG"].ratio_min) == (1e-5, 1e-4)
+    assert (settings["LAR"].start_epoch, settings["LAR"].zero_share_max, settings["LAR"].dead_share_max) == (
+        4,
+        0.5,
+        0.7,
+    )
+    assert (settings["PLC"].min_epochs, settings["PLC"].rel_change_min) == (3, 0.01)
+    ulc = settings["ULC"]
+    assert (ulc.min_window, ulc.window_fraction, ulc.slope_min, ulc.cv_min) == (5, 0.25, 0.01, 0.2)
+    assert (settings["NMG"].min_epochs, settings["NMG"].window, settings["NMG"].min_delta) == (6, 3, 0.0)
+    assert (PAPER.min_peers, PAPER.protect_percentile, PAPER.patience) == (10, 10.0, 1)
+
+
+SYNTHETIC = {  # history -> (indicator, epoch) that stops it under the paper's method, or None
+    "healthy": (healthy_history(20), None),
+    "flat": (with_losses([2.3, 2.299, 2.298, 2.297]), ("PLC", 2)),
+    "oscillating": (with_losses(OSCILLATING_UP), ("ULC", 11)),  # losses 7-11: slope/mean 0.094, CV 0.23
+    "converged": (with_losses(NMG_TRAIN, NMG_VAL), ("NMG", 10)),
+    "exploding": ([record(0), record(1, grad=[2e4, 3e4, 4e4])], ("EAG", 1)),
+    "dying": ([record(e, zero_share=[0.8] * 3) for e in range(6)], ("LAR", 4)),
+}
+
+
+@pytest.mark.parametrize("name", SYNTHETIC)
+def test_the_paper_preset_stops_the_synthetic_histories_as_the_paper_does(name):
+    history, expected = SYNTHETIC[name]
+    verdict = run(Diagnoser(PAPER), name, history)[-1]
+    assert ((verdict.reason.indicator, verdict.epoch) if verdict.stop else None) == expected
+
+
+def test_the_paper_preset_never_ranks_trials():
+    diagnoser = with_peers(PAPER)
+    assert not any(v.stop for v in run(diagnoser, "hopeless", slow(0.1)))
+    assert run(with_peers(), "hopeless", slow(0.1))[-1].stop
+
+
+def test_settings_given_with_a_preset_apply_on_top_of_it():
+    config = AssessorConfig.from_class_args(
+        {"preset": "paper", "indicators": {"RNK": True, "NMG": {"window": 4}}}
+    )
+    assert config.preset is Preset.PAPER and config.indicators["RNK"].enabled
+    assert (config.indicators["NMG"].window, config.indicators["NMG"].noise_k) == (4, 0)
+    assert config.indicators["ULC"].noise_k == 0
+    assert AssessorConfig.from_class_args({"indicators": {"NMG": False}}).indicators["NMG"].noise_k == 4
+    assert config.to_dict()["preset"] == "paper" and config.to_dict()["direction"] == "maximize"
+    assert AssessorConfig.from_class_args(config.to_dict()) == config  # the journal's start line reads back
+
+
+@pytest.mark.parametrize(
+    "class_args, expected",
+    [
+        ({"preset": "papers"}, "classArgs.preset = 'papers': is not one of default, paper. Fix: give one of"),
+        ({"direction": "max"}, "classArgs.direction = 'max': is not one of maximize, minimize"),
+        (
+            {"indicators": {"RNK": {"max_share_better": 1.5}}},
+            "classArgs.indicators.RNK.max_share_better = 1.5",
+        ),
+        ({"indicators": {"RNK": {"veto_drop": 0}}}, "classArgs.indicators.RNK.veto_drop = 0: must be > 0"),
+        ({"indicators": {"NMG": {"noise_k": -1}}}, "classArgs.indicators.NMG.noise_k = -1: must be >= 0"),
+        ({"indicators": {"RNK": {"min_peer": 3}}}, "RNK has no key 'min_peer' (did you mean 'min_peers'?)"),
+    ],
+)
+def test_invalid_new_settings_name_the_key_and_the_fix(class_args, expected):
+    with pytest.raises(ConfigError) as error:
+        AssessorConfig.from_class_args(class_args)
+    assert expected in str(error.value)
+
+
+def test_the_direction_setting_is_the_packages_direction():
+    assert AssessorConfig(direction="minimize").direction is Direction.MINIMIZE
+
+
+def test_a_replay_judges_an_experiment_with_the_preset_it_ran_with():
+    from bttackler_nni.evaluation.replay import replay
+
+    def settings(assessor_settings: dict) -> AssessorConfig:
+        return replay(Experiment("e", Path("e"), 0.0, {}, [], [], assessor_settings)).config
+
+    assert settings({"patience": 1}).preset is Preset.PAPER  # journaled before presets existed
+    assert settings(AssessorConfig().to_dict()) == AssessorConfig()
+
+
+def test_simulated_bttackler_arms_rank_in_the_banks_direction(tmp_path):
+    from hand_banks import bank, trial
+
+    from bttackler_nni.evaluation.arms import resolve_arm
+
+    mse = bank(trial("t", [0.5, 0.4]), direction="minimize")
+    assert resolve_arm("default", mse).make(0).diagnoser.config.direction is Direction.MINIMIZE
+    (tmp_path / "paper.yml").write_text("preset: paper\n")
+    (tmp_path / "up.yml").write_text("direction: maximize\n")
+    assert (
+        resolve_arm(str(tmp_path / "paper.yml"), mse).make(0).diagnoser.config.direction is Direction.MINIMIZE
+    )
+    assert resolve_arm(str(tmp_path / "up.yml"), mse).make(0).diagnoser.config.direction is Direction.MAXIMIZE
