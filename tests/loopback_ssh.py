@@ -24,6 +24,8 @@ from pathlib import Path
 
 from nni_harness import missing_system_packages
 
+from bttackler_nni.experiments.launch import free_port
+
 SSHD = Path("/usr/sbin/sshd")
 PRIVILEGE_SEPARATION_DIR = Path("/run/sshd")  # sshd refuses to start as root without it
 
@@ -91,7 +93,7 @@ def loopback_sshd(root: Path, session_env: dict[str, str]) -> Iterator[SshServer
     host_key, client_key = new_key(root / "host_key"), new_key(root / "client_key")
     authorized = root / "authorized_keys"
     authorized.write_text(client_key.with_suffix(".pub").read_text())
-    port = _free_port()
+    port = free_port()
     config = root / "sshd_config"
     config.write_text(
         f"ListenAddress 127.0.0.1:{port}\n"
@@ -118,12 +120,6 @@ def loopback_sshd(root: Path, session_env: dict[str, str]) -> Iterator[SshServer
         server.terminate()
         server.wait(timeout=30)
         _stop_trial_keepers(Path(session_env.get("HOME", root)))
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _wait_for_port(port: int, server: subprocess.Popen, log: Path, timeout: float = 30) -> None:

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from nni_harness import DIGITS_CONFIG, bttackler
 
+from bttackler_nni.experiments import launch
 from bttackler_nni.experiments.config import ExperimentConfigError, check_config, load_config
-from bttackler_nni.experiments.launch import nnictl_environment
+from bttackler_nni.experiments.launch import free_port, nnictl_environment
 
 
 def test_relative_paths_are_resolved_against_the_config_folder():
@@ -151,6 +152,15 @@ def test_a_taken_port_is_one_line_before_anything_starts():
         f"bttackler: port {port} is in use (another NNI experiment?); give another --port, "
         "or leave --port out to take a free one"
     )
+
+
+def test_free_ports_are_drawn_below_the_ephemeral_range_and_never_taken():
+    low, _ = launch._ephemeral_ports()
+    ports = {free_port() for _ in range(20)}
+    assert all(1024 <= p < low for p in ports) and len(ports) > 1  # drawn at random
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", ports.pop()))
+        assert not launch._bindable(holder.getsockname()[1])
 
 
 def test_check_command_exit_codes(tmp_path):

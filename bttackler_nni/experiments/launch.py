@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import socket
 import subprocess
@@ -64,10 +65,39 @@ class RunningExperiment:
 
 
 def free_port() -> int:
-    """A TCP port nothing listens on now (NNI's web server needs one)."""
+    """A TCP port nothing uses now, for NNI's web server, drawn below the kernel's ephemeral range.
+
+    A port of the ephemeral range (what binding port 0 returns) can become, between this check and
+    NNI's own bind seconds later, the local end of any outgoing connection on the machine: a
+    trial's report, another experiment's dispatcher, pip. NNI's web server then fails to start and
+    ``nnictl create`` fails ("Expecting value"). Below that range only explicit binds take ports, and
+    a random draw keeps concurrent launches from picking the same one.
+    """
+    low = _ephemeral_ports()[0]
+    first = max(1024, low - 12000)
+    candidates = random.sample(range(first, low), k=min(200, low - first))
+    port = next((p for p in candidates if _bindable(p)), None)
+    if port is None:
+        raise LaunchError(f"no free TCP port between {first} and {low - 1}; give one with --port")
+    return port
+
+
+def _bindable(port: int) -> bool:
     with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _ephemeral_ports() -> tuple[int, int]:
+    """The kernel's range of local ports for outgoing connections (Linux's default where unreadable)."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
 
 
 def ensure_port_free(port: int) -> None:
