@@ -33,7 +33,8 @@ test: install
 	$(BIN)/python -m pytest -m "not remote and not webui"
 
 test-remote: install system-packages
-	bash -o pipefail -c 'BTTACKLER_CI=1 $(BIN)/python -m pytest -m "remote or webui" 2>&1 | tee docs/remote-webui-tests.txt'
+	bash -o pipefail -c '{ echo "# make test-remote, $$(date -u +%F) at commit $$(git rev-parse --short HEAD)"; \
+		BTTACKLER_CI=1 $(BIN)/python -m pytest -m "remote or webui" 2>&1; } | tee docs/remote-webui-tests.txt'
 
 lint: install
 	$(BIN)/ruff check . && $(BIN)/ruff format --check bttackler_nni paper tests benchmarks examples && $(BIN)/mypy
