@@ -112,8 +112,8 @@ class LoopCallback:
         verdicts = self._loop.verdicts if self._loop is not None else []
         return verdicts[-1] if verdicts and verdicts[-1].stop else None
 
-    def _start_loop(self, model: Any, optimizer: Any, *, max_epochs: int, send: bool) -> LoopDiagnosis:
-        """A new run's :class:`LoopDiagnosis`, kept as the current one."""
+    def _start_loop(self, model: Any, optimizer: Any, *, max_epochs: int, send: bool) -> None:
+        """Start a new run's :class:`LoopDiagnosis` as the current one."""
         self._loop = LoopDiagnosis(
             model,
             optimizer,
@@ -122,4 +122,3 @@ class LoopCallback:
             send=send,
             reporter_options=self._reporter_options,
         )
-        return self._loop

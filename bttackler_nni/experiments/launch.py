@@ -83,9 +83,11 @@ def free_port() -> int:
 
 
 def _bindable(port: int) -> bool:
+    """Whether NNI's web server could bind ``port`` now (probed as it binds: all addresses, SO_REUSEADDR)."""
     with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            probe.bind(("127.0.0.1", port))
+            probe.bind(("", port))
         except OSError:
             return False
     return True
@@ -102,15 +104,11 @@ def _ephemeral_ports() -> tuple[int, int]:
 
 def ensure_port_free(port: int) -> None:
     """Raise :class:`LaunchError` in one line when something already listens on ``port``."""
-    with socket.socket() as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as NNI's web server binds
-        try:
-            probe.bind(("", port))
-        except OSError:
-            raise LaunchError(
-                f"port {port} is in use (another NNI experiment?); give another --port, or leave --port "
-                "out to take a free one"
-            ) from None
+    if not _bindable(port):
+        raise LaunchError(
+            f"port {port} is in use (another NNI experiment?); give another --port, or leave --port "
+            "out to take a free one"
+        )
 
 
 def nnictl_environment(base: dict[str, str] | None = None) -> dict[str, str]:
