@@ -1,12 +1,12 @@
 """Reporter overhead: training with the Reporter attached vs plain, measured side by side.
 
 For each of the paper's three models at their default sizes (Cifar10CNN, Cifar10LSTM, Ex96Trans)
-and a larger one (ResNet18: torchvision's ResNet-18 layout, 11.2M parameters, built here), two
+and a larger one (ResNet18: torchvision's ResNet-18 layout, 11.2M parameters, built here), three
 identical copies train on the same batches in one process; the Reporter, with its default
 overhead budget (1%, or ``--budget``; ``--sample-every k`` forces a rate instead), is attached to
 one. An "epoch" is ``--batches`` optimizer steps followed by ``end_epoch`` (the one device-to-host
-transfer); the two copies alternate which goes first in each of ``--repeats`` rounds, after a
-warm-up round in which the Reporter calibrates. Printed per model:
+transfer); the copies take turns going first in each of ``--repeats`` rounds, after a warm-up
+round in which the Reporter calibrates. Printed per model:
 
 - "1 in k": the sampling rate the Reporter chose (the cap, ``batches // 10``, keeps at least 10
   sampled batches per epoch), and "measured": the share of training time it measured for its
@@ -16,8 +16,15 @@ warm-up round in which the Reporter calibrates. Printed per model:
   count), times the batches of an epoch, as a share of the plain epoch; a low-noise view of the
   same cost, and on a GPU an upper bound, since in training its kernels queue behind the backward
   pass;
+- "in training" (CPU): the host time spent inside the Reporter's optimizer hook during the timed
+  epochs themselves (two timing hooks around it), as a share of those epochs; on CPU, where work
+  is done when the call returns, this is the statistics' whole direct cost in real training (on a
+  GPU only the launch time, so it is not printed there);
 - "overhead": median epoch times and the median of the per-round time ratios; on a shared 2-core
-  machine single epochs vary by +-20% or more.
+  machine single epochs vary by +-20% or more;
+- "twin": a third, identical copy without the Reporter, trained in the same rounds: the median of
+  its paired ratios to the plain copy is the noise floor of "overhead" (what an arm costs that does
+  nothing), measured side by side in the same run.
 
 On a GPU, "host syncs" counts the device-to-host synchronisations of the Reporter's per-batch work
 (PyTorch's sync debug mode, over the same cycles): it must be 0, since a per-batch copy to the
@@ -233,21 +240,33 @@ def measure(
     torch.manual_seed(0)
     plain_model, plain_optimizer, _ = build(params, device)
     torch.manual_seed(0)
+    twin_model, twin_optimizer, _ = build(params, device)
+    torch.manual_seed(0)
     watched_model, watched_optimizer, _ = build(params, device)
+    in_hook = HookClock(watched_optimizer)
     reporter = Reporter(watched_model, watched_optimizer, max_epochs=repeats + 1, **reporter_options)
+    in_hook.close_after_reporter()
     batches = make_batches(data, batches_per_epoch, params["batch_size"], device)
     runs = {
         "plain": lambda: epoch(plain_model, plain_optimizer, batches, transform, loss_fn, None, device),
+        "twin": lambda: epoch(twin_model, twin_optimizer, batches, transform, loss_fn, None, device),
         "reporter": lambda: epoch(
             watched_model, watched_optimizer, batches, transform, loss_fn, reporter, device
         ),
     }
-    runs["plain"](), runs["reporter"]()  # warm-up; the Reporter calibrates here
-    times: dict[str, list[float]] = {"plain": [], "reporter": []}
+    for run in runs.values():  # warm-up; the Reporter calibrates here
+        run()
+    times: dict[str, list[float]] = {kind: [] for kind in runs}
+    hook_seconds: list[float] = []
+    order = list(runs)
     for round_ in range(repeats):
-        for kind in ("plain", "reporter") if round_ % 2 == 0 else ("reporter", "plain"):
+        for kind in order[round_ % 3 :] + order[: round_ % 3]:  # each arm leads in turn
+            in_hook.seconds = 0.0
             times[kind].append(runs[kind]())
+            if kind == "reporter":
+                hook_seconds.append(in_hook.seconds)
     ratios = [w / p for w, p in zip(times["reporter"], times["plain"], strict=True)]
+    twin_ratios = [t / p for t, p in zip(times["twin"], times["plain"], strict=True)]
     rate = reporter.sample_every
     last = reporter.end_epoch(train_loss=0.0)  # an empty epoch: the rate and the measured share
     cycles = [sum(_timed(reporter.after_backward, device) for _ in range(rate)) / rate for _ in range(30)]
@@ -258,6 +277,8 @@ def measure(
         "cap": batches_per_epoch // MIN_SAMPLED_BATCHES,
         "measured": last.get("overhead_share", math.nan),
         "hook": statistics.median(cycles) * batches_per_epoch / statistics.median(times["plain"]),
+        "in_training": statistics.median(h / t for h, t in zip(hook_seconds, times["reporter"], strict=True)),
+        "twin": statistics.median(twin_ratios),
         "plain": statistics.median(times["plain"]),
         "reporter": statistics.median(times["reporter"]),
         "ratio": statistics.median(ratios),
@@ -266,6 +287,29 @@ def measure(
         "layers": len(reporter.monitored_layers),
         "batch": params["batch_size"],
     }
+
+
+class HookClock:
+    """Host seconds spent in the optimizer hooks registered between this clock's two hooks.
+
+    Optimizer step pre-hooks run in the order they were registered: create the clock, then the
+    Reporter (whose hook is the one in between), then call :meth:`close_after_reporter`.
+    """
+
+    def __init__(self, optimizer: torch.optim.Optimizer) -> None:
+        self.seconds = 0.0
+        self._optimizer = optimizer
+        self._started = 0.0
+        optimizer.register_step_pre_hook(lambda *_: self._start())
+
+    def close_after_reporter(self) -> None:
+        self._optimizer.register_step_pre_hook(lambda *_: self._stop())
+
+    def _start(self) -> None:
+        self._started = time.perf_counter()
+
+    def _stop(self) -> None:
+        self.seconds += time.perf_counter() - self._started
 
 
 def percent(ratio: float) -> float:
@@ -278,7 +322,7 @@ def main() -> None:
     parser.add_argument(
         "--batches", type=int, help="optimizer steps per timed epoch (default: 20 on CPU, 200 on a GPU)"
     )
-    parser.add_argument("--repeats", type=int, default=15, help="rounds of (plain, reporter) epochs")
+    parser.add_argument("--repeats", type=int, default=15, help="rounds of (plain, twin, reporter) epochs")
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     parser.add_argument("--data", type=Path, default=SHARED_DATA, help="folder with the shared data files")
     parser.add_argument("--budget", type=float, default=0.01, help="the Reporter's overhead_budget")
@@ -300,17 +344,19 @@ def main() -> None:
     print(f"# {batches} batches per epoch; Reporter({', '.join(f'{k}={v}' for k, v in options.items())})")
     print(
         f"{'model':<12} {'layers':>6} {'batch':>5} {'1 in k (cap)':>12} {'measured':>8} {'hook share':>10} "
-        f"{'plain s/epoch':>13} {'reporter s/epoch':>16} {'overhead (median of paired ratios)':>34} "
-        f"{'range':>17}" + (f" {'host syncs/batch':>16}" if device.type == "cuda" else "")
+        + (f"{'in training':>11} " if device.type == "cpu" else "")
+        + f"{'plain s/epoch':>13} {'reporter s/epoch':>16} {'overhead (median of paired ratios)':>34} "
+        f"{'range':>17} {'twin':>7}" + (f" {'host syncs/batch':>16}" if device.type == "cuda" else "")
     )
     for name in args.models:
         r = measure(name, args.data, batches, args.repeats, device, options)
         print(
             f"{name:<12} {r['layers']:>6} {r['batch']:>5} {r['rate']:>6} ({r['cap']:>3}) "
             f"{100 * r['measured']:>7.2f}% {100 * r['hook']:>9.2f}% "
-            f"{r['plain']:>13.4f} {r['reporter']:>16.4f} "
+            + (f"{100 * r['in_training']:>10.2f}% " if device.type == "cpu" else "")
+            + f"{r['plain']:>13.4f} {r['reporter']:>16.4f} "
             f"{percent(r['ratio']):>33.2f}% {percent(r['low']):>7.2f}% .. {percent(r['high']):>5.2f}%"
-            + (f" {r['syncs']:>16.2f}" if device.type == "cuda" else ""),
+            f" {percent(r['twin']):>6.2f}%" + (f" {r['syncs']:>16.2f}" if device.type == "cuda" else ""),
             flush=True,
         )
 

@@ -114,7 +114,9 @@ def test_stop_and_resume_keeps_the_assessors_state(tmp_path, repair_state):
         assert f"restored {verdicts_before} verdicts" in restored
         assert f"peer losses at {peer_epochs} epochs" in restored
         assert f"{len(stopped_before)} stopped trials" in restored
-        assert f"replayed {fed_before} of {fed_before} stopped trials' results" in log.read_text()
+        # The tuner replays in update_search_space, a command NNI sends after both load_checkpoint calls.
+        replayed = f"replayed {fed_before} of {fed_before} stopped trials' results"
+        wait_until(lambda: replayed in log.read_text(), timeout=60, what="the tuner's replay")
         wait_until(
             lambda: len(rest(resumed, "trial-jobs")) > trials_before,
             timeout=120,
