@@ -6,20 +6,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=benchmarks/results/simulate/policy/ex96trans_sensitivity.txt
-rnk() { echo "{\"indicators\": {\"RNK\": $1}}"; }
-{
-  for startup in measured 0; do
-    echo "# start-up: $startup"
-    extra=(); [ "$startup" = measured ] || extra=(--startup "$startup")
-    nice -n "${NICE:-10}" python benchmarks/tune_policy.py benchmarks/banks/ex96trans.jsonl \
-      --seeds 50 --sampling iid halves --nni medianstop --oracle "${extra[@]}" \
-      --candidate default '{}' \
-      --candidate 'RNK off' "$(rnk false)" \
-      --candidate 'RNK min_peers 5' "$(rnk '{"min_peers": 5}')" \
-      --candidate 'RNK min_peers 3' "$(rnk '{"min_peers": 3}')" \
-      --candidate 'RNK start 0' "$(rnk '{"start_fraction": 0}')" \
-      --candidate 'RNK share 0.3' "$(rnk '{"max_share_better": 0.3}')" \
-      --candidate 'RNK noise_k 0' "$(rnk '{"noise_k": 0}')" \
-      --candidate 'RNK peers 5, start 0' "$(rnk '{"min_peers": 5, "start_fraction": 0}')"
-  done
-} 2>&1 | tee "$out"
+. benchmarks/tune_each_startup.sh
+tune_each_startup benchmarks/banks/ex96trans.jsonl \
+  --seeds 50 --sampling iid halves --nni medianstop --oracle \
+  --candidate default '{}' \
+  --candidate 'RNK off' "$(rnk false)" \
+  --candidate 'RNK min_peers 5' "$(rnk '{"min_peers": 5}')" \
+  --candidate 'RNK min_peers 3' "$(rnk '{"min_peers": 3}')" \
+  --candidate 'RNK start 0' "$(rnk '{"start_fraction": 0}')" \
+  --candidate 'RNK share 0.3' "$(rnk '{"max_share_better": 0.3}')" \
+  --candidate 'RNK noise_k 0' "$(rnk '{"noise_k": 0}')" \
+  --candidate 'RNK peers 5, start 0' "$(rnk '{"min_peers": 5, "start_fraction": 0}')" \
+  2>&1 | tee "$out"

@@ -5,29 +5,23 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=benchmarks/results/simulate/policy/tuning.txt
-rnk() { echo "{\"indicators\": {\"RNK\": $1}}"; }
-guard() { echo "{\"indicators\": {\"NMG\": {\"noise_k\": $1}, \"ULC\": {\"noise_k\": $1}}}"; }
-{
-  for startup in measured 0; do
-    echo "# start-up: $startup"
-    extra=(); [ "$startup" = measured ] || extra=(--startup "$startup")
-    nice -n "${NICE:-10}" python benchmarks/tune_policy.py benchmarks/banks/digits.jsonl benchmarks/banks/cifar10cnn.jsonl \
-      --seeds 100 --sampling iid --nni --oracle "${extra[@]}" \
-      --candidate paper '{"preset": "paper"}' \
-      --candidate default '{}' \
-      --candidate 'RNK off' "$(rnk false)" \
-      --candidate 'RNK noise_k 0' "$(rnk '{"noise_k": 0}')" \
-      --candidate 'RNK noise_k 2' "$(rnk '{"noise_k": 2}')" \
-      --candidate 'RNK no veto' "$(rnk '{"veto_drop": 100}')" \
-      --candidate 'RNK start 0' "$(rnk '{"start_fraction": 0}')" \
-      --candidate 'RNK start 0.5' "$(rnk '{"start_fraction": 0.5}')" \
-      --candidate 'RNK end 1' "$(rnk '{"end_fraction": 1}')" \
-      --candidate 'RNK share 0.3' "$(rnk '{"max_share_better": 0.3}')" \
-      --candidate 'RNK share 0.7' "$(rnk '{"max_share_better": 0.7}')" \
-      --candidate 'RNK min_peers 5' "$(rnk '{"min_peers": 5}')" \
-      --candidate 'RNK min_peers 20' "$(rnk '{"min_peers": 20}')" \
-      --candidate 'guard off' "$(guard 0)" \
-      --candidate 'guard noise_k 2' "$(guard 2)" \
-      --candidate 'guard noise_k 8' "$(guard 8)"
-  done
-} 2>&1 | tee "$out"
+. benchmarks/tune_each_startup.sh
+tune_each_startup benchmarks/banks/digits.jsonl benchmarks/banks/cifar10cnn.jsonl \
+  --seeds 100 --sampling iid --nni --oracle \
+  --candidate paper '{"preset": "paper"}' \
+  --candidate default '{}' \
+  --candidate 'RNK off' "$(rnk false)" \
+  --candidate 'RNK noise_k 0' "$(rnk '{"noise_k": 0}')" \
+  --candidate 'RNK noise_k 2' "$(rnk '{"noise_k": 2}')" \
+  --candidate 'RNK no veto' "$(rnk '{"veto_drop": 100}')" \
+  --candidate 'RNK start 0' "$(rnk '{"start_fraction": 0}')" \
+  --candidate 'RNK start 0.5' "$(rnk '{"start_fraction": 0.5}')" \
+  --candidate 'RNK end 1' "$(rnk '{"end_fraction": 1}')" \
+  --candidate 'RNK share 0.3' "$(rnk '{"max_share_better": 0.3}')" \
+  --candidate 'RNK share 0.7' "$(rnk '{"max_share_better": 0.7}')" \
+  --candidate 'RNK min_peers 5' "$(rnk '{"min_peers": 5}')" \
+  --candidate 'RNK min_peers 20' "$(rnk '{"min_peers": 20}')" \
+  --candidate 'guard off' "$(guard 0)" \
+  --candidate 'guard noise_k 2' "$(guard 2)" \
+  --candidate 'guard noise_k 8' "$(guard 8)" \
+  2>&1 | tee "$out"
