@@ -260,11 +260,12 @@ def measure(
     hook_seconds: list[float] = []
     order = list(runs)
     for round_ in range(repeats):
-        for kind in order[round_ % 3 :] + order[: round_ % 3]:  # each arm leads in turn
-            in_hook.seconds = 0.0
+        lead = round_ % len(order)  # each arm leads in turn
+        for kind in order[lead:] + order[:lead]:
+            before = in_hook.seconds
             times[kind].append(runs[kind]())
             if kind == "reporter":
-                hook_seconds.append(in_hook.seconds)
+                hook_seconds.append(in_hook.seconds - before)
     ratios = [w / p for w, p in zip(times["reporter"], times["plain"], strict=True)]
     twin_ratios = [t / p for t, p in zip(times["twin"], times["plain"], strict=True)]
     rate = reporter.sample_every
