@@ -49,8 +49,9 @@ system-packages:
 webui-screenshots: install
 	BTTACKLER_SCREENSHOTS=docs/webui $(BIN)/python -m pytest -q tests/test_web_ui.py
 
+# Each run goes on top of its results file, under the date, commit and command; earlier runs stay below.
 benchmarks: install
-	$(BIN)/python benchmarks/reporter_overhead.py | tee benchmarks/results/reporter_overhead_cpu.txt
-	$(BIN)/python benchmarks/assessor_speed.py | tee benchmarks/results/assessor_speed_cpu.txt
-	$(BIN)/python benchmarks/sampled_diagnosis.py | tee benchmarks/results/sampled_diagnosis_cpu.txt
-	$(BIN)/python benchmarks/adapter_overhead.py | tee benchmarks/results/adapter_overhead_cpu.txt
+	benchmarks/record.sh benchmarks/results/reporter_overhead_cpu.txt $(BIN)/python benchmarks/reporter_overhead.py
+	benchmarks/record.sh benchmarks/results/assessor_speed_cpu.txt $(BIN)/python benchmarks/assessor_speed.py
+	benchmarks/record.sh benchmarks/results/sampled_diagnosis_cpu.txt $(BIN)/python benchmarks/sampled_diagnosis.py
+	benchmarks/record.sh benchmarks/results/adapter_overhead_cpu.txt $(BIN)/python benchmarks/adapter_overhead.py
