@@ -24,9 +24,9 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 EPOCHS = 4
 TASKS = {
     # task: (module, learning-rate key, huge rate, data env var, data file, data fraction)
-    "cifar10cnn": (cifar10_cnn, "lr", 10.0, "BTTACKLER_CIFAR10", "cifar10_subset.npz", "0.05"),
-    "cifar10lstm": (cifar10_lstm, "lr", 10.0, "BTTACKLER_CIFAR10", "cifar10_subset.npz", "0.1"),
-    "ex96trans": (ex96trans, "learning_rate", 10.0, "BTTACKLER_EXCHANGE_RATE", "exchange_rate.csv", "0.03"),
+    "cifar10cnn": (cifar10_cnn, "lr", 10.0, "BTTACKLER_CIFAR10", "cifar10_subset.npz", "0.025"),
+    "cifar10lstm": (cifar10_lstm, "lr", 10.0, "BTTACKLER_CIFAR10", "cifar10_subset.npz", "0.05"),
+    "ex96trans": (ex96trans, "learning_rate", 10.0, "BTTACKLER_EXCHANGE_RATE", "exchange_rate.csv", "0.015"),
 }
 
 
