@@ -40,7 +40,7 @@ cifar10lstm() {
 ex96trans() {
   BTTACKLER_EXCHANGE_RATE=${BTTACKLER_EXCHANGE_RATE:-$DATA/exchange_rate.csv} BTTACKLER_THREADS=1 \
     BTTACKLER_EPOCHS=6 BTTACKLER_DATA_FRACTION=0.005 \
-    record configs/ex96trans/random_baseline.yml --trials 24 --out benchmarks/banks/ex96trans.jsonl \
+    record configs/ex96trans/random_baseline.yml --trials 72 --out benchmarks/banks/ex96trans.jsonl \
     --set trialConcurrency=1 --set tuner.classArgs.seed=2024
 }
 

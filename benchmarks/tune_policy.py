@@ -22,8 +22,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from bttackler_nni.diagnosis.config import AssessorConfig
-from bttackler_nni.evaluation.arms import DiagnosisPolicy, resolve_arm
+from bttackler_nni.evaluation.arms import DiagnosisPolicy, config_for_bank, resolve_arm
 from bttackler_nni.evaluation.banks import Bank, read_bank
 from bttackler_nni.evaluation.simulation import Arm, simulate
 
@@ -88,7 +87,7 @@ def main() -> int:
                 )
             )
         for name, class_args in args.candidate:
-            config = AssessorConfig.from_class_args(json.loads(class_args))
+            config = config_for_bank(json.loads(class_args), bank)
             arms.append(Arm(name, class_args, lambda seed, config=config: DiagnosisPolicy(config)))
         for sampling in args.sampling:
             simulation = simulate(

@@ -9,7 +9,8 @@ import pytest
 from hand_banks import bank, trial
 
 from bttackler_nni.cli import main
-from bttackler_nni.evaluation.arms import ArmError, CurveCache, resolve_arm
+from bttackler_nni.diagnosis.direction import Direction
+from bttackler_nni.evaluation.arms import ArmError, CurveCache, config_for_bank, resolve_arm
 from bttackler_nni.evaluation.banks import BankTrial, read_bank, write_bank
 from bttackler_nni.evaluation.metrics import top10_hit_ratio, tsba
 from bttackler_nni.evaluation.simulation import (
@@ -264,6 +265,17 @@ def test_unknown_policies_and_curvefitting_on_a_minimized_metric_are_refused():
         resolve_arm("curvefitting", bank(GOOD, direction="minimize"))
     with pytest.raises(ArmError, match="policy file .*missing.yml: cannot be read"):
         resolve_arm("missing.yml", bank(GOOD))
+
+
+def test_classargs_replayed_on_a_bank_take_its_direction_unless_they_set_one():
+    # benchmarks/tune_policy.py once built its candidates without the bank's direction, and so judged
+    # the minimized ex96trans bank as if a higher MSE were better.
+    minimizing = bank(GOOD, direction="minimize")
+    assert config_for_bank({}, minimizing).direction is Direction.MINIMIZE
+    assert config_for_bank(None, minimizing).direction is Direction.MINIMIZE
+    assert config_for_bank({"indicators": {"RNK": False}}, minimizing).direction is Direction.MINIMIZE
+    assert config_for_bank({"direction": "maximize"}, minimizing).direction is Direction.MAXIMIZE
+    assert resolve_arm("default", minimizing).make(0).diagnoser.config.direction is Direction.MINIMIZE
 
 
 def test_medianstop_is_nnis_class_fed_the_records_as_nni_feeds_them():

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -153,9 +153,7 @@ def resolve_arm(spec: str, bank: Bank) -> Arm:
     if spec == "none":
         return Arm("none", "no early stopping", lambda seed: NoStop())
     if spec == "default":
-        return _diagnosis_arm(
-            "default", "BTTackler, default classArgs", AssessorConfig(direction=bank.direction)
-        )
+        return _diagnosis_arm("default", "BTTackler, default classArgs", config_for_bank({}, bank))
     if spec == "medianstop":
         mode = bank.direction.value
         return Arm(
@@ -211,9 +209,19 @@ def _nni_factory(
     return make
 
 
+def config_for_bank(class_args: Any, bank: Bank) -> AssessorConfig:
+    """BTTackler's config from classArgs replayed on ``bank``: ``direction`` is the bank's unless
+    the classArgs set it (as a config's assessor takes its tuner's ``optimize_mode``). Without it, a
+    minimizing bank would be judged as if higher were better."""
+    if class_args is None:
+        class_args = {}
+    if isinstance(class_args, Mapping) and "direction" not in class_args:
+        class_args = {**class_args, "direction": bank.direction.value}
+    return AssessorConfig.from_class_args(class_args)
+
+
 def _read_class_args(path: Path, bank: Bank) -> AssessorConfig:
-    """The file's classArgs; ``direction`` is the bank's unless the file sets it (as a config's
-    assessor takes its tuner's ``optimize_mode``)."""
+    """The file's classArgs, with the bank's direction unless the file sets one."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
@@ -224,9 +232,7 @@ def _read_class_args(path: Path, bank: Bank) -> AssessorConfig:
         problem = str(error).replace("\n", " ")
         raise ArmError(f"policy file {path}: not valid {path.suffix[1:].upper()} ({problem})") from None
     try:
-        if isinstance(data, dict) and "direction" not in data:
-            data = {**data, "direction": bank.direction.value}
-        return AssessorConfig.from_class_args(data or {"direction": bank.direction.value})
+        return config_for_bank(data, bank)
     except ConfigError as error:
         problems = [line.strip(" -") for line in str(error).splitlines()[1:]] or [str(error)]
         raise ArmError(f"policy file {path}: {'; '.join(problems)}") from None
