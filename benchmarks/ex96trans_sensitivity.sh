@@ -15,6 +15,8 @@ tune_each_startup benchmarks/banks/ex96trans.jsonl \
   --candidate 'RNK min_peers 3' "$(rnk '{"min_peers": 3}')" \
   --candidate 'RNK start 0' "$(rnk '{"start_fraction": 0}')" \
   --candidate 'RNK share 0.3' "$(rnk '{"max_share_better": 0.3}')" \
-  --candidate 'RNK noise_k 0' "$(rnk '{"noise_k": 0}')" \
+  --candidate 'RNK noise_k 4' "$(rnk '{"noise_k": 4}')" \
+  --candidate 'RNK no agreement check' "$(rnk '{"min_finished": 0}')" \
+  --candidate 'RNK before 12-03' "$(rnk '{"min_finished": 0, "noise_k": 4}')" \
   --candidate 'RNK peers 5, start 0' "$(rnk '{"min_peers": 5, "start_fraction": 0}')" \
   2>&1 | tee "$out"

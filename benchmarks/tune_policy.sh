@@ -11,8 +11,14 @@ tune_each_startup benchmarks/banks/digits.jsonl benchmarks/banks/cifar10cnn.json
   --candidate paper '{"preset": "paper"}' \
   --candidate default '{}' \
   --candidate 'RNK off' "$(rnk false)" \
-  --candidate 'RNK noise_k 0' "$(rnk '{"noise_k": 0}')" \
   --candidate 'RNK noise_k 2' "$(rnk '{"noise_k": 2}')" \
+  --candidate 'RNK noise_k 4' "$(rnk '{"noise_k": 4}')" \
+  --candidate 'RNK no agreement check' "$(rnk '{"min_finished": 0}')" \
+  --candidate 'RNK before 12-03' "$(rnk '{"min_finished": 0, "noise_k": 4}')" \
+  --candidate 'RNK agreement 0.7' "$(rnk '{"min_rank_agreement": 0.7}')" \
+  --candidate 'RNK agreement 0.8' "$(rnk '{"min_rank_agreement": 0.8}')" \
+  --candidate 'RNK min_finished 3' "$(rnk '{"min_finished": 3}')" \
+  --candidate 'RNK min_finished 10' "$(rnk '{"min_finished": 10}')" \
   --candidate 'RNK no veto' "$(rnk '{"veto_drop": 100}')" \
   --candidate 'RNK start 0' "$(rnk '{"start_fraction": 0}')" \
   --candidate 'RNK start 0.5' "$(rnk '{"start_fraction": 0.5}')" \

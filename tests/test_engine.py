@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from synthetic import healthy_history, record, with_losses
+from synthetic import healthy_history, metric_follows_loss, record, with_losses
 
 from bttackler_nni.diagnosis.config import AssessorConfig
 from bttackler_nni.diagnosis.engine import Diagnoser, PeerValues, Verdict
@@ -176,7 +176,7 @@ def test_restore_from_journal_rebuilds_cross_trial_state():
         journal.extend(original.assess(trial, history[:n]).to_json() for n in range(1, len(history) + 1))
 
     for i in range(12):
-        journaled(f"t{i}", with_losses([2.0 + 0.1 * i, 1.8 + 0.1 * i, 1.5 + 0.1 * i]))
+        journaled(f"t{i}", metric_follows_loss(with_losses([2.0 + 0.1 * i, 1.8 + 0.1 * i, 1.5 + 0.1 * i])))
     journaled("best", with_losses([0.5, 0.499, 0.498]))
     journaled("flat", with_losses(FLAT[:3]))
 
@@ -186,6 +186,8 @@ def test_restore_from_journal_rebuilds_cross_trial_state():
         assert restored.peers.count(epoch) == original.peers.count(epoch) == 14
         assert restored.peers.percentile(epoch, 10) == original.peers.percentile(epoch, 10)
         assert restored.peer_metrics.count(epoch) == original.peer_metrics.count(epoch) == 14  # RNK's peers
+    agreement = original.peer_metrics.rank_agreement(0, 2)  # RNK's check reads each trial's own values
+    assert restored.peer_metrics.rank_agreement(0, 2) == agreement and agreement[1] == 14
     assert restored.protected_trials == original.protected_trials == {"best"}
     assert restored.stopped.keys() == original.stopped.keys() == {"flat"}
     assert restored.stopped["flat"].reason == original.stopped["flat"].reason

@@ -12,6 +12,7 @@ from bttackler_nni.diagnosis.direction import Direction
 from bttackler_nni.diagnosis.engine import Diagnoser, Verdict
 from bttackler_nni.diagnosis.history import TrialHistory
 from bttackler_nni.diagnosis.indicators import Kind, RankedBelowPeers
+from bttackler_nni.diagnosis.peers import PeerValues
 from bttackler_nni.evaluation.summary import explain_trial, summarize
 from bttackler_nni.experiments.store import Experiment, Trial
 from bttackler_nni.record import parse_record
@@ -57,7 +58,8 @@ def test_rnk_stops_a_healthy_trial_below_the_median_of_its_peers_and_says_why():
     assert reason.value == pytest.approx(6 / 10) and reason.threshold == 0.5  # 0.62 ... 0.77 are better
     assert reason.rule == (
         "share of the 10 peers whose default at epoch 5 beats 0.6 by more than noise_k x its noise (0) "
-        "> max_share_better"
+        "> max_share_better; the 10 peers that reached epoch 19 rank at epoch 5 as at 19 "
+        "(Spearman 1.00 >= min_rank_agreement 0.9)"
     )
     line = verdict.to_json()
     assert line["kind"] == "hopeless" and Verdict.from_json(line) == verdict
@@ -94,13 +96,60 @@ def test_rnk_fires_only_inside_its_epochs():
     assert not RankedBelowPeers().applies(unknown_length, protected=False)
 
 
-def test_rnk_counts_a_peer_as_ahead_only_beyond_the_trials_own_noise():
-    # Alternating 0.55 / 0.61: noise 0.06, so only peers above 0.61 + 4 x 0.06 = 0.85 count as ahead.
+def test_rnk_counts_a_peer_as_ahead_only_beyond_noise_k_times_the_trials_own_noise():
+    # Alternating 0.55 / 0.61: noise 0.06, so with noise_k 4 only peers above 0.61 + 4 x 0.06 = 0.85
+    # count as ahead; with the default noise_k 0, the six peers above 0.61 do.
     noisy = [record(e, train_loss=1.0 - 0.02 * e, default=0.55 + 0.06 * (e % 2)) for e in range(20)]
-    assert not any(v.stop for v in run(with_peers(), "noisy", noisy))
-    strict = AssessorConfig(indicators={"RNK": {"noise_k": 0}})
-    verdict = run(with_peers(strict), "noisy", noisy)[-1]
+    lenient = AssessorConfig(indicators={"RNK": {"noise_k": 4}})
+    assert not any(v.stop for v in run(with_peers(lenient), "noisy", noisy))
+    verdict = run(with_peers(), "noisy", noisy)[-1]
     assert verdict.stop and verdict.reason.indicator == "RNK" and verdict.epoch == 5
+
+
+def reversing(level: float) -> list[dict]:
+    """A healthy peer at ``level`` for its first 10 epochs and at ``1.2 - level`` after: ranks at
+    epochs 0-9 are the reverse of its final ranks."""
+    return [record(e, train_loss=1.0 - 0.02 * e, default=level if e < 10 else 1.2 - level) for e in range(20)]
+
+
+def test_rnk_ranks_at_an_epoch_only_when_finished_peers_ranked_there_as_they_finished():
+    diagnoser = Diagnoser()
+    for i, level in enumerate(PEER_LEVELS):
+        assert not run(diagnoser, f"peer{i}", reversing(level))[-1].stop
+    assert diagnoser.peer_metrics.rank_agreement(5, 19) == (pytest.approx(-1.0), 10)
+    # Ranks at epochs 5-9 foretold nothing (Spearman -1 with the end); from epoch 10 they are the final ones.
+    verdict = run(diagnoser, "behind", slow(0.1))[-1]
+    assert verdict.stop and verdict.epoch == 10
+    assert verdict.reason.rule.endswith("rank at epoch 10 as at 19 (Spearman 1.00 >= min_rank_agreement 0.9)")
+    # Told to trust any agreement, or not to check, it stops the same trial at its first chance.
+    for rnk in ({"min_rank_agreement": -1}, {"min_finished": 0}):
+        verdicts = run(with_peers(AssessorConfig(indicators={"RNK": rnk}), PEER_LEVELS), "behind", slow(0.1))
+        assert verdicts[-1].stop and verdicts[-1].epoch == 5
+
+
+def test_rnk_needs_min_finished_peers_that_reached_the_trials_last_epoch():
+    diagnoser = Diagnoser()
+    for i, level in enumerate(PEER_LEVELS):  # ten peers at epoch 5, four of them finished
+        assert not run(diagnoser, f"peer{i}", slow(level, epochs=20 if i < 4 else 12))[-1].stop
+    assert not any(v.stop for v in run(diagnoser, "behind", slow(0.1)))  # finished now, the fifth
+    verdict = run(diagnoser, "next", slow(0.1))[-1]
+    assert verdict.stop and "the 5 peers that reached epoch 19 rank at epoch 5" in verdict.reason.rule
+
+
+def test_rank_agreement_is_spearmans_correlation_with_ties_sharing_their_mean_rank():
+    peers = PeerValues()
+    for trial, (early, final) in enumerate([(0.1, 0.2), (0.5, 0.4), (0.3, 0.5), (0.3, 0.1), (0.9, 0.8)]):
+        peers.add(str(trial), 2, early)
+        peers.add(str(trial), 7, final)
+    peers.add("unfinished", 2, 0.7)
+    # ranks at 2: 1, 4, 2.5, 2.5, 5; at 7: 2, 3, 4, 1, 5; r = 6.5 / sqrt(9.5 * 10)
+    assert peers.rank_agreement(2, 7) == (pytest.approx(6.5 / 95**0.5), 5)
+    assert peers.rank_agreement(2, 9) == (None, 0)
+    flat = PeerValues()
+    for trial in "abc":
+        flat.add(trial, 0, 0.5)
+        flat.add(trial, 3, float(ord(trial)))
+    assert flat.rank_agreement(0, 3) == (None, 3)  # equal values at epoch 0 rank nothing
 
 
 def test_rnk_honours_its_share_threshold():

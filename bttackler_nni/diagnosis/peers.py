@@ -3,13 +3,16 @@
 Two stores of the same shape: peer train losses, which decide *protection* (a trial whose train loss
 is among the best of its peers at the same epoch is shielded from the indicators marked
 ``protected``, so the search's best trials are never stopped for looking slow; docs/method.md,
-section 5), and peer metrics (the ``default`` metric), which RNK ranks a trial against.
+section 5), and peer metrics (the ``default`` metric), which RNK ranks a trial against once the
+peers show that ranks at that epoch foretell ranks at the end (:meth:`PeerValues.rank_agreement`).
 """
 
 from __future__ import annotations
 
 import bisect
 import math
+
+import numpy as np
 
 from .direction import Direction
 
@@ -22,16 +25,16 @@ class PeerValues:
 
     def __init__(self) -> None:
         self._by_epoch: dict[int, list[float]] = {}
-        self._seen: set[tuple[str, int]] = set()
+        self._by_trial: dict[str, dict[int, float]] = {}
 
-    def add(self, trial: str, epoch: int, loss: float | None) -> None:
-        if loss is None or not math.isfinite(loss) or (trial, epoch) in self._seen:
+    def add(self, trial: str, epoch: int, value: float | None) -> None:
+        if value is None or not math.isfinite(value) or self.contains(trial, epoch):
             return
-        self._seen.add((trial, epoch))
-        bisect.insort(self._by_epoch.setdefault(epoch, []), loss)
+        self._by_trial.setdefault(trial, {})[epoch] = value
+        bisect.insort(self._by_epoch.setdefault(epoch, []), value)
 
     def contains(self, trial: str, epoch: int) -> bool:
-        return (trial, epoch) in self._seen
+        return epoch in self._by_trial.get(trial, {})
 
     def count(self, epoch: int) -> int:
         return len(self._by_epoch.get(epoch, ()))
@@ -54,6 +57,34 @@ class PeerValues:
 
     def epochs(self) -> int:
         return len(self._by_epoch)
+
+    def rank_agreement(self, epoch: int, final_epoch: int) -> tuple[float | None, int]:
+        """How well ranks at ``epoch`` foretold ranks at ``final_epoch``, over the trials that reported both.
+
+        Returns Spearman's rank correlation between their values at the two epochs (ties share their
+        mean rank) and how many trials it is over; the correlation is ``None`` with fewer than two
+        such trials or when either epoch's values are all equal. Direction does not matter: a metric
+        ranks the same way at both epochs.
+        """
+        pairs = [
+            (values[epoch], values[final_epoch])
+            for values in self._by_trial.values()
+            if epoch in values and final_epoch in values
+        ]
+        if len(pairs) < 2:
+            return None, len(pairs)
+        early, final = (_ranks(np.array(column)) for column in zip(*pairs, strict=True))
+        if early.std() == 0 or final.std() == 0:
+            return None, len(pairs)
+        return float(np.corrcoef(early, final)[0, 1]), len(pairs)
+
+
+def _ranks(values: np.ndarray) -> np.ndarray:
+    """1-based ranks of ``values``, tied values sharing the mean of their ranks."""
+    distinct, position = np.unique(values, return_inverse=True)
+    first = np.searchsorted(np.sort(values), distinct)  # the lowest rank of each distinct value, 0-based
+    counts = np.bincount(position)
+    return (first + (counts + 1) / 2)[position]
 
 
 class Protection:

@@ -3,7 +3,9 @@
 The seven indicators of the paper stop broken or finished runs; a healthy run with a poor
 configuration trains to the end and costs as much as the best. RNK compares the trial's
 ``default`` metric with what its peers reported at the same epoch, so its rule means the same at
-any metric scale, and the diagnosis may veto it while the trial is still learning fast.
+any metric scale; it ranks at an epoch only once the peers that finished show that ranks at that
+epoch foretell final ranks on this task, and the diagnosis may veto it while the trial is still
+learning fast.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import numpy as np
 from ...record import TRAIN_LOSS
 from ..direction import Direction
 from ..history import TrialHistory
+from ..peers import PeerValues
 from ..settings import setting
 from .base import Firing, Indicator, IndicatorSettings, Kind
 
@@ -25,13 +28,18 @@ class RankedBelowPeers(Indicator):
 
     Peers are the other trials that reported the same epoch before this report; a peer is *clearly
     ahead* when its ``default`` metric beats the trial's by more than ``noise_k`` times the trial's
-    own epoch-to-epoch noise (:meth:`~..history.TrialHistory.metric_noise` over its reports), so
-    that a trial is not ranked on a difference its own metric makes from one epoch to the next. A
-    trial still climbing fast has a large noise and is judged leniently. It applies from
+    own epoch-to-epoch noise (:meth:`~..history.TrialHistory.metric_noise` over its reports; 0 by
+    default: the agreement check below is what keeps RNK from ranking on noise). It applies from
     epoch ``round(start_fraction * max_epochs)`` up to, not including, ``round(end_fraction *
     max_epochs)`` (never on the last epochs, where a stop saves little and costs the trial's final
     result), once at least ``min_peers`` peers reported that epoch. With ``max_share_better`` 0.5 it
     stops the trials below their peers' median.
+
+    Rank agreement: it fires at an epoch only when at least ``min_finished`` peers reached the
+    trial's last planned epoch and their metrics at this epoch rank as at that last one (Spearman's
+    correlation at least ``min_rank_agreement``). How early a rank means something differs from task
+    to task (a 75-image validation accuracy is coarse, an MSE smooth); the finished peers measure it
+    on the task at hand instead of a constant guessing it.
 
     Veto: the engine gives the trial more time when no problem indicator fired on the report (its
     gradients and losses look healthy) and :meth:`veto` finds its train loss still falling fast: at
@@ -49,7 +57,16 @@ class RankedBelowPeers(Indicator):
             0.5, ge=0, le=1, help="fires when more than this share of the peers reported a better metric"
         )
         noise_k: float = setting(
-            4.0, ge=0, help="a peer counts as better only when ahead by more than noise_k x the trial's noise"
+            0.0, ge=0, help="a peer counts as better only when ahead by more than noise_k x the trial's noise"
+        )
+        min_finished: int = setting(
+            5, ge=0, help="peers at the trial's last epoch needed to judge rank agreement; 0 = no check"
+        )
+        min_rank_agreement: float = setting(
+            0.9,
+            ge=-1,
+            le=1,
+            help="Spearman correlation of the finished peers' metric at this epoch with their last one",
         )
         start_fraction: float = setting(
             0.25, ge=0, le=1, help="first epoch it may fire at, as a share of max_epochs"
@@ -91,7 +108,28 @@ class RankedBelowPeers(Indicator):
             f"share of the {count} peers whose default at epoch {epoch} beats {value:.4g} by more than "
             f"noise_k x its noise ({margin:.3g}) > max_share_better"
         )
+        if self.settings.min_finished:
+            agreement = self._rank_agreement(peers, epoch, trial.max_epochs)
+            if agreement is None:
+                return None
+            rule += f"; {agreement}"
         return self.firing(rule, share, self.settings.max_share_better)
+
+    def _rank_agreement(self, peers: PeerValues, epoch: int, max_epochs: int | None) -> str | None:
+        """Why ranks at ``epoch`` can be trusted, or ``None`` while the finished peers do not show it."""
+        if max_epochs is None:
+            return None
+        last = max_epochs - 1
+        correlation, finished = peers.rank_agreement(epoch, last)
+        settings = self.settings
+        if finished < settings.min_finished or correlation is None:
+            return None
+        if correlation < settings.min_rank_agreement:
+            return None
+        return (
+            f"the {finished} peers that reached epoch {last} rank at epoch {epoch} as at {last} "
+            f"(Spearman {correlation:.2f} >= min_rank_agreement {settings.min_rank_agreement:g})"
+        )
 
     def veto(self, trial: TrialHistory) -> str | None:
         window = self.settings.veto_window
