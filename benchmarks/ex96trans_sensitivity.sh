@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Why the default trails Medianstop on the held-out ex96trans bank (issue 9): RNK's settings varied one at a
-# time on that bank only. A diagnosis, not a tuning run: the default is NOT changed from what this shows,
-# since ex96trans would then no longer be held out. Output:
+# What holds the default back against Medianstop on the held-out ex96trans bank (issue 9): RNK's settings
+# varied one at a time on that bank only. A diagnosis, not a tuning run: no value of the default is taken
+# from what this shows, since ex96trans would then no longer be held out. Output:
 # benchmarks/results/simulate/policy/ex96trans_sensitivity.txt
 set -euo pipefail
 cd "$(dirname "$0")/.."

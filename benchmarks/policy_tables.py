@@ -69,10 +69,18 @@ def targets() -> str:
                 rivals = [arms[name] for name in ("medianstop", "curvefitting") if name in arms]
 
                 def ahead(key: str, ours: dict = ours, rivals: list = rivals) -> str:
+                    """yes / level / no, judged on the two decimals shown (0.002 vs 0.000 is level)."""
                     best = max((r[key] for r in rivals if r[key] is not None), default=None)
-                    mine = ours[key]
-                    verdict = "yes" if mine is not None and (best is None or mine > best) else "no"
-                    return f"{verdict} ({_number(mine)} vs {_number(best)})"
+                    mine, theirs = _number(ours[key]), _number(best)
+                    if mine == "-":
+                        verdict = "no"
+                    elif theirs == "-":
+                        verdict = "yes"
+                    elif mine == theirs:
+                        verdict = "level"
+                    else:
+                        verdict = "yes" if float(mine) > float(theirs) else "no"
+                    return f"{verdict} ({mine} vs {theirs})"
 
                 def reaches(key: str, target: float, ours: dict = ours) -> str:
                     mine = ours[key]
