@@ -81,10 +81,9 @@ class PeerValues:
 
 def _ranks(values: np.ndarray) -> np.ndarray:
     """1-based ranks of ``values``, tied values sharing the mean of their ranks."""
-    distinct, position = np.unique(values, return_inverse=True)
-    first = np.searchsorted(np.sort(values), distinct)  # the lowest rank of each distinct value, 0-based
-    counts = np.bincount(position)
-    return (first + (counts + 1) / 2)[position]
+    _, position, counts = np.unique(values, return_inverse=True, return_counts=True)
+    below = np.cumsum(counts) - counts  # how many values are smaller than each distinct value
+    return (below + (counts + 1) / 2)[position]
 
 
 class Protection:
