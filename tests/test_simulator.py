@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import math
 
+import numpy as np
 import pytest
 from hand_banks import bank, trial
 
 from bttackler_nni.cli import main
 from bttackler_nni.diagnosis.direction import Direction
-from bttackler_nni.evaluation.arms import ArmError, CurveCache, config_for_bank, resolve_arm
+from bttackler_nni.evaluation.arms import ArmError, CurveCache, _question_seed, config_for_bank, resolve_arm
 from bttackler_nni.evaluation.banks import BankTrial, read_bank, write_bank
 from bttackler_nni.evaluation.metrics import top10_hit_ratio, tsba
 from bttackler_nni.evaluation.simulation import (
@@ -302,7 +303,8 @@ def test_curvefitting_is_nnis_class_with_its_curve_model_cached(tmp_path):
     path = write_bank(bank(rising, flat), tmp_path / "hand.jsonl")
     hand = read_bank(path)
     key = json.dumps([7, [0.2, 0.21, 0.22, 0.22, 0.23, 0.23]])
-    (tmp_path / "hand.jsonl.curves").write_text(json.dumps({"key": key, "prediction": 0.25}) + "\n")
+    entry = {"key": key, "seed": _question_seed(key), "prediction": 0.25}
+    (tmp_path / "hand.jsonl.curves").write_text(json.dumps(entry) + "\n")
     policy = resolve_arm("curvefitting", hand).make(0)
     result = run(hand, Draws([0, 1]), policy, concurrency=1)
     assert type(policy.assessor).__module__.startswith("nni.algorithms.hpo.curvefitting_assessor")
@@ -317,6 +319,27 @@ def test_the_curve_cache_computes_a_prediction_once_and_keeps_it(tmp_path):
     assert cache.predict(10, history) == first and cache.computed == 1
     assert 0.7 < first < 0.8  # NNI's extrapolation of a flattening accuracy to epoch 10
     assert CurveCache(tmp_path / "b.jsonl.curves").predict(10, history) == first  # read back from the file
+
+
+def test_a_curve_prediction_does_not_depend_on_what_was_asked_before(tmp_path):
+    history = [0.3, 0.45, 0.55, 0.6, 0.64, 0.67, 0.69, 0.7, 0.71]
+    np.random.seed(1)
+    alone = CurveCache(None).predict(10, history)
+    np.random.seed(2)
+    after_another = CurveCache(None)
+    after_another.predict(10, [0.1, 0.2, 0.25, 0.3, 0.32, 0.33])
+    state = np.random.get_state()
+    assert after_another.predict(10, history) == alone  # same answer whatever the generator held
+    assert np.array_equal(np.random.get_state()[1], state[1])  # and the generator put back
+
+
+def test_the_curve_cache_recomputes_a_line_kept_without_its_seed(tmp_path):
+    history = [0.3, 0.45, 0.55, 0.6, 0.64, 0.67, 0.69, 0.7, 0.71]
+    key = json.dumps([10, history])
+    (tmp_path / "b.jsonl.curves").write_text(json.dumps({"key": key, "prediction": 0.25}) + "\n")
+    cache = CurveCache(tmp_path / "b.jsonl.curves")
+    assert cache.predict(10, history) == CurveCache(None).predict(10, history) != 0.25
+    assert cache.computed == 1
 
 
 # Report and command line --------------------------------------------------------------------------

@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import warnings
@@ -103,9 +104,12 @@ class CurveCache:
 
     NNI's ``CurveModel.predict`` fits twelve curve families and runs a small MCMC in pure Python:
     1-3 s per call here, and a simulation asks the same question (this bank trial's first k
-    reports) again in every seed. Its answer depends only on the history and the planned epochs
-    (the MCMC's random steps are small), so the first answer is kept for the whole simulation and,
-    when the bank is a file, in ``<bank file>.curves`` (JSON lines) next to it for later ones. The
+    reports) again in every seed. Each question's MCMC runs on numpy's generator seeded from the
+    question itself (:func:`_question_seed`), so its answer is the same whenever and in whatever
+    order it is asked: the cache only saves time, and a simulation gives the same numbers with a
+    full, partial or empty cache. Answers are kept for the whole simulation and, when the bank is a
+    file, in ``<bank file>.curves`` (JSON lines, each with its seed; lines without the right seed,
+    such as those written before seeding, are computed again) next to it for later ones. The
     assessor's own logic (start step, gap, threshold, its best-so-far) runs unchanged.
     """
 
@@ -117,7 +121,8 @@ class CurveCache:
             for line in path.read_text(encoding="utf-8").splitlines():
                 try:
                     entry = json.loads(line)
-                    self.predictions[entry["key"]] = entry["prediction"]
+                    if entry["seed"] == _question_seed(entry["key"]):
+                        self.predictions[entry["key"]] = entry["prediction"]
                 except (ValueError, KeyError, TypeError):
                     continue  # a damaged line is only a lost prediction: computed again
 
@@ -130,13 +135,36 @@ class CurveCache:
         if key not in self.predictions:
             from nni.algorithms.hpo.curvefitting_assessor.model_factory import CurveModel
 
-            prediction = CurveModel(target_pos).predict(list(history))
+            seed = _question_seed(key)
+            with _numpy_seeded(seed):
+                prediction = CurveModel(target_pos).predict(list(history))
             self.predictions[key] = None if prediction is None else float(prediction)
             self.computed += 1
             if self.path is not None:
+                entry = {"key": key, "seed": seed, "prediction": self.predictions[key]}
                 with self.path.open("a", encoding="utf-8") as stream:
-                    stream.write(json.dumps({"key": key, "prediction": self.predictions[key]}) + "\n")
+                    stream.write(json.dumps(entry) + "\n")
         return self.predictions[key]
+
+
+def _question_seed(key: str) -> int:
+    """A seed for numpy's generator taken from a curve question's key (stable across runs and
+    machines, unlike Python's ``hash``)."""
+    return int.from_bytes(hashlib.sha256(key.encode("utf-8")).digest()[:4], "little")
+
+
+@contextmanager
+def _numpy_seeded(seed: int) -> Iterator[None]:
+    """numpy's global generator seeded with ``seed`` inside, put back as it was after: the seeds'
+    own draws (NNI's assessors sample from the global generator) do not depend on the cache."""
+    import numpy as np
+
+    state = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        yield
+    finally:
+        np.random.set_state(state)
 
 
 @dataclass(frozen=True)
