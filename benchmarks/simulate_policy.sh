@@ -12,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SEEDS=${SEEDS:-50}
-for name in "${@:-digits cifar10cnn cifar10lstm ex96trans}"; do
+for name in "${@:-digits cifar10cnn cifar10lstm ex96trans cifar10cnn_holdout cifar10lstm_holdout}"; do
   for bank in $name; do
     [ -f "benchmarks/banks/$bank.jsonl" ] || { echo "no bank $bank; skipped"; continue; }
     policies="benchmarks/policies/paper.yml default medianstop"

@@ -20,6 +20,7 @@ import json
 import statistics
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from bttackler_nni.evaluation.arms import DiagnosisPolicy, config_for_bank, resolve_arm
@@ -67,8 +68,9 @@ def main() -> int:
     )
     args = parser.parse_args()
 
+    width = max(12, *(len(Path(path).stem) + 1 for path in args.banks))  # the bank column
     print(
-        f"{'bank':<12}{'sampling':<8}{'arm':<28}{'top10':>7}{'tsba~':>7}{'tsba*':>7}{'never':>6}{'stop%':>7}{'n':>7}"
+        f"{'bank':<{width}}{'sampling':<8}{'arm':<28}{'top10':>7}{'tsba~':>7}{'tsba*':>7}{'never':>6}{'stop%':>7}{'n':>7}"
     )
     for path in args.banks:
         bank = read_bank(path)
@@ -107,7 +109,7 @@ def main() -> int:
                 reached = [o.tsba for o in outcomes if o.tsba is not None]
                 counted = [o.tsba if o.tsba is not None else -1.0 for o in outcomes]
                 print(
-                    f"{bank.name:<12}{sampling:<8}{arm.name:<28}{statistics.mean(hits):>7.3f}"
+                    f"{bank.name:<{width}}{sampling:<8}{arm.name:<28}{statistics.mean(hits):>7.3f}"
                     f"{statistics.median(reached) if reached else float('nan'):>7.3f}"
                     f"{statistics.median(counted):>7.3f}{len(outcomes) - len(reached):>6}"
                     f"{statistics.mean(o.stopped_share for o in outcomes):>7.1%}"
