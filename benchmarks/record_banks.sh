@@ -6,7 +6,7 @@
 #
 #   benchmarks/record_banks.sh            # every bank, one after the other
 #   benchmarks/record_banks.sh digits     # one bank
-#   benchmarks/record_banks.sh cifar10cnn_holdout cifar10lstm_holdout   # the held-out banks (not in the default list)
+#   benchmarks/record_banks.sh digits_holdout   # a *_holdout bank (never in the default list)
 #
 # The experiments are kept under benchmarks/banks/nni-home (not committed). Data: /work/shared/data
 # (override with BTTACKLER_CIFAR10 / BTTACKLER_EXCHANGE_RATE).
@@ -60,6 +60,21 @@ cifar10lstm_holdout() {
   BTTACKLER_CIFAR10=${BTTACKLER_CIFAR10:-$DATA/cifar10_subset.npz} BTTACKLER_THREADS=1 \
     BTTACKLER_EPOCHS=10 BTTACKLER_DATA_FRACTION=0.08 \
     record configs/cifar10lstm/random_baseline.yml --trials 60 --out benchmarks/banks/cifar10lstm_holdout.jsonl \
+    --set trialConcurrency=1 --set tuner.classArgs.seed=7
+}
+
+# Same for digits and Ex96Trans (recorded side by side after the two above): another tuner seed,
+# the first banks' settings otherwise; 80 and 60 trials, to record in under an hour.
+digits_holdout() {
+  record configs/digits/random_baseline.yml --trials 80 --out benchmarks/banks/digits_holdout.jsonl \
+    --set trialConcurrency=1 --set tuner.classArgs.seed=7 \
+    --set "trialCommand=python train.py --epochs 15 --samples-per-epoch 20000"
+}
+
+ex96trans_holdout() {
+  BTTACKLER_EXCHANGE_RATE=${BTTACKLER_EXCHANGE_RATE:-$DATA/exchange_rate.csv} BTTACKLER_THREADS=1 \
+    BTTACKLER_EPOCHS=6 BTTACKLER_DATA_FRACTION=0.005 \
+    record configs/ex96trans/random_baseline.yml --trials 60 --out benchmarks/banks/ex96trans_holdout.jsonl \
     --set trialConcurrency=1 --set tuner.classArgs.seed=7
 }
 

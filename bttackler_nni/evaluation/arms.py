@@ -155,8 +155,9 @@ def _question_seed(key: str) -> int:
 
 @contextmanager
 def _numpy_seeded(seed: int) -> Iterator[None]:
-    """numpy's global generator seeded with ``seed`` inside, put back as it was after: the seeds'
-    own draws (NNI's assessors sample from the global generator) do not depend on the cache."""
+    """numpy's global generator seeded with ``seed`` inside, put back as it was after, so that
+    whatever else draws from it during a simulation seed draws the same whether or not the cache
+    already held the answer."""
     import numpy as np
 
     state = np.random.get_state()
