@@ -18,6 +18,8 @@ from bttackler_nni.experiments.store import Experiment, Trial
 from bttackler_nni.record import parse_record
 
 PAPER = AssessorConfig(preset="paper")
+FROM_EPOCH_5 = AssessorConfig(indicators={"RNK": {"start_fraction": 0.25}})
+"""RNK from epoch 5 of 20: a trial then has the veto's 3 epochs of losses before RNK may first fire."""
 PEER_LEVELS = [0.5 + 0.03 * i for i in range(10)]  # median 0.635
 
 
@@ -52,14 +54,14 @@ def with_peers(config: AssessorConfig | None = None, levels: list[float] = PEER_
 def test_rnk_stops_a_healthy_trial_below_the_median_of_its_peers_and_says_why():
     diagnoser = with_peers()
     verdict = run(diagnoser, "hopeless", slow(0.6))[-1]
-    assert verdict.stop and verdict.epoch == 5  # from round(0.25 * 20)
+    assert verdict.stop and verdict.epoch == 0  # from the first epoch, ranks there foretelling the end
     reason = verdict.reason
     assert (reason.indicator, reason.title, reason.kind) == ("RNK", "Ranked Below Peers", Kind.HOPELESS)
     assert reason.value == pytest.approx(6 / 10) and reason.threshold == 0.5  # 0.62 ... 0.77 are better
     assert reason.rule == (
-        "share of the 10 peers whose default at epoch 5 beats 0.6 by more than noise_k x its noise (0) "
-        "> max_share_better; the 10 peers that reached epoch 19 rank at epoch 5 as at 19 "
-        "(Spearman 1.00 >= min_rank_agreement 0.9)"
+        "share of the 10 peers whose default at epoch 0 beats 0.6 by more than noise_k x its noise (0) "
+        "> max_share_better; the 10 peers that reached epoch 19 rank at epoch 0 as at 19 "
+        "(Spearman 1.00 >= min_rank_agreement 0.8)"
     )
     line = verdict.to_json()
     assert line["kind"] == "hopeless" and Verdict.from_json(line) == verdict
@@ -68,14 +70,15 @@ def test_rnk_stops_a_healthy_trial_below_the_median_of_its_peers_and_says_why():
 
 
 def test_rnk_needs_min_peers_at_the_epoch():
-    diagnoser = with_peers(levels=PEER_LEVELS[:9])
+    diagnoser = with_peers(AssessorConfig(indicators={"RNK": {"min_peers": 10}}), PEER_LEVELS[:9])
     assert not any(v.stop for v in run(diagnoser, "hopeless", slow(0.1)))
     assert diagnoser.peer_metrics.count(5) == 10  # the trial is a peer of later ones, never of itself
     assert run(diagnoser, "next", slow(0.1))[-1].stop
+    assert RankedBelowPeers.Settings().min_peers == 5
 
 
 def test_rnk_follows_the_direction_of_the_metric():
-    diagnoser = with_peers(AssessorConfig(direction="minimize"))
+    diagnoser = with_peers(AssessorConfig(direction="minimize"), PEER_LEVELS[::-1])  # each better than the last
     assert not run(diagnoser, "low", slow(0.55))[-1].stop  # only 0.5 and 0.53 are lower: better
     verdict = run(diagnoser, "high", slow(0.7))[-1]  # 8 of its 11 peers ("low" now one) are lower
     assert (
@@ -84,7 +87,7 @@ def test_rnk_follows_the_direction_of_the_metric():
 
 
 def test_rnk_fires_only_inside_its_epochs():
-    assert RankedBelowPeers().epochs(20) == range(5, 18)
+    assert RankedBelowPeers().epochs(20) == range(0, 18)
     late = RankedBelowPeers(RankedBelowPeers.Settings(start_fraction=0.5, end_fraction=0.6))
     assert late.epochs(20) == range(10, 12) and late.epochs(10) == range(5, 6)
     # Good until epoch 17, then far behind: too late for a stop to be worth it.
@@ -98,11 +101,12 @@ def test_rnk_fires_only_inside_its_epochs():
 
 def test_rnk_counts_a_peer_as_ahead_only_beyond_noise_k_times_the_trials_own_noise():
     # Alternating 0.55 / 0.61: noise 0.06, so with noise_k 4 only peers above 0.61 + 4 x 0.06 = 0.85
-    # count as ahead; with the default noise_k 0, the six peers above 0.61 do.
+    # count as ahead; with noise_k 0, the six peers above 0.61 do. (From epoch 5: at a first report
+    # there is no noise to measure.)
     noisy = [record(e, train_loss=1.0 - 0.02 * e, default=0.55 + 0.06 * (e % 2)) for e in range(20)]
-    lenient = AssessorConfig(indicators={"RNK": {"noise_k": 4}})
+    lenient = AssessorConfig(indicators={"RNK": {"noise_k": 4, "start_fraction": 0.25}})
     assert not any(v.stop for v in run(with_peers(lenient), "noisy", noisy))
-    verdict = run(with_peers(), "noisy", noisy)[-1]
+    verdict = run(with_peers(FROM_EPOCH_5), "noisy", noisy)[-1]
     assert verdict.stop and verdict.reason.indicator == "RNK" and verdict.epoch == 5
 
 
@@ -113,18 +117,18 @@ def reversing(level: float) -> list[dict]:
 
 
 def test_rnk_ranks_at_an_epoch_only_when_finished_peers_ranked_there_as_they_finished():
-    diagnoser = Diagnoser()
+    diagnoser = Diagnoser(AssessorConfig(indicators={"RNK": {"min_peers": 10}}))  # the peers never rank
     for i, level in enumerate(PEER_LEVELS):
         assert not run(diagnoser, f"peer{i}", reversing(level))[-1].stop
     assert diagnoser.peer_metrics.rank_agreement(5, 19) == (pytest.approx(-1.0), 10)
     # Ranks at epochs 5-9 foretold nothing (Spearman -1 with the end); from epoch 10 they are the final ones.
     verdict = run(diagnoser, "behind", slow(0.1))[-1]
     assert verdict.stop and verdict.epoch == 10
-    assert verdict.reason.rule.endswith("rank at epoch 10 as at 19 (Spearman 1.00 >= min_rank_agreement 0.9)")
+    assert verdict.reason.rule.endswith("rank at epoch 10 as at 19 (Spearman 1.00 >= min_rank_agreement 0.8)")
     # Told to trust any agreement, or not to check, it stops the same trial at its first chance.
     for rnk in ({"min_rank_agreement": -1}, {"min_finished": 0}):
         verdicts = run(with_peers(AssessorConfig(indicators={"RNK": rnk}), PEER_LEVELS), "behind", slow(0.1))
-        assert verdicts[-1].stop and verdicts[-1].epoch == 5
+        assert verdicts[-1].stop and verdicts[-1].epoch == 0
 
 
 def test_rnk_needs_min_finished_peers_that_reached_the_trials_last_epoch():
@@ -133,7 +137,7 @@ def test_rnk_needs_min_finished_peers_that_reached_the_trials_last_epoch():
         assert not run(diagnoser, f"peer{i}", slow(level, epochs=20 if i < 4 else 12))[-1].stop
     assert not any(v.stop for v in run(diagnoser, "behind", slow(0.1)))  # finished now, the fifth
     verdict = run(diagnoser, "next", slow(0.1))[-1]
-    assert verdict.stop and "the 5 peers that reached epoch 19 rank at epoch 5" in verdict.reason.rule
+    assert verdict.stop and "the 5 peers that reached epoch 19 rank at epoch 0" in verdict.reason.rule
 
 
 def test_rank_agreement_is_spearmans_correlation_with_ties_sharing_their_mean_rank():
@@ -162,7 +166,7 @@ def test_rnk_honours_its_share_threshold():
 
 
 def test_a_trial_still_learning_fast_gets_more_time_and_the_veto_is_recorded():
-    diagnoser = with_peers()
+    diagnoser = with_peers(FROM_EPOCH_5)
     learning = [record(e, train_loss=2.3 * 0.8**e, default=0.3) for e in range(20)]  # -49% per 3 epochs
     verdicts = run(diagnoser, "learning", learning)
     assert not verdicts[-1].stop and len(verdicts) == 20
@@ -174,8 +178,16 @@ def test_a_trial_still_learning_fast_gets_more_time_and_the_veto_is_recorded():
     assert Verdict.from_json(vetoed[0].to_json()).notes == (note,)
 
 
+def test_the_veto_needs_veto_window_epochs_of_losses():
+    # RNK from the first epoch: behind all ten peers at its first report, the trial has no
+    # 3-epoch loss drop yet to show that it is learning, so it is stopped there.
+    learning = [record(e, train_loss=2.3 * 0.8**e, default=0.3) for e in range(20)]
+    verdicts = run(with_peers(), "learning", learning)
+    assert verdicts[-1].stop and verdicts[-1].epoch == 0 and verdicts[-1].notes == ()
+
+
 def test_the_veto_ends_when_the_loss_stops_falling_fast():
-    diagnoser = with_peers()
+    diagnoser = with_peers(FROM_EPOCH_5)
     losses = [2.3 * 0.8**e if e < 8 else 2.3 * 0.8**8 * (1 - 0.01 * (e - 8)) for e in range(20)]
     verdicts = run(
         diagnoser, "slowing", [record(e, train_loss=loss, default=0.3) for e, loss in enumerate(losses)]
@@ -186,7 +198,7 @@ def test_the_veto_ends_when_the_loss_stops_falling_fast():
 
 
 def test_no_veto_when_the_diagnosis_finds_a_problem():
-    diagnoser = with_peers(AssessorConfig(patience=2))
+    diagnoser = with_peers(AssessorConfig(patience=2, indicators={"RNK": {"start_fraction": 0.25}}))
     spike = {5: {"grad": [2e4, 3e4, 4e4]}}
     history = [record(e, train_loss=2.3 * 0.8**e, default=0.3, **spike.get(e, {})) for e in range(20)]
     verdict = run(diagnoser, "exploding", history)[5]
@@ -194,7 +206,7 @@ def test_no_veto_when_the_diagnosis_finds_a_problem():
 
 
 def test_vetoes_and_hopeless_stops_reach_why_and_the_summary():
-    diagnoser = with_peers()
+    diagnoser = with_peers(FROM_EPOCH_5)
     learning = run(diagnoser, "learning", [record(e, train_loss=2.3 * 0.8**e, default=0.3) for e in range(8)])
     hopeless = run(diagnoser, "hopeless", slow(0.4))
     trials = [

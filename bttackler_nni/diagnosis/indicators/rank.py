@@ -30,7 +30,8 @@ class RankedBelowPeers(Indicator):
     ahead* when its ``default`` metric beats the trial's by more than ``noise_k`` times the trial's
     own epoch-to-epoch noise (:meth:`~..history.TrialHistory.metric_noise` over its reports; 0 by
     default: the agreement check below is what keeps RNK from ranking on noise). It applies from
-    epoch ``round(start_fraction * max_epochs)`` up to, not including, ``round(end_fraction *
+    epoch ``round(start_fraction * max_epochs)`` (the first, by default: the agreement check, not a
+    constant, decides how early ranks mean something) up to, not including, ``round(end_fraction *
     max_epochs)`` (never on the last epochs, where a stop saves little and costs the trial's final
     result), once at least ``min_peers`` peers reported that epoch. With ``max_share_better`` 0.5 it
     stops the trials below their peers' median.
@@ -52,7 +53,7 @@ class RankedBelowPeers(Indicator):
 
     @dataclass(frozen=True)
     class Settings(IndicatorSettings):
-        min_peers: int = setting(10, ge=1, help="peer metrics needed at an epoch before it may fire")
+        min_peers: int = setting(5, ge=1, help="peer metrics needed at an epoch before it may fire")
         max_share_better: float = setting(
             0.5, ge=0, le=1, help="fires when more than this share of the peers reported a better metric"
         )
@@ -63,13 +64,13 @@ class RankedBelowPeers(Indicator):
             5, ge=0, help="peers at the trial's last epoch needed to judge rank agreement; 0 = no check"
         )
         min_rank_agreement: float = setting(
-            0.9,
+            0.8,
             ge=-1,
             le=1,
             help="Spearman correlation of the finished peers' metric at this epoch with their last one",
         )
         start_fraction: float = setting(
-            0.25, ge=0, le=1, help="first epoch it may fire at, as a share of max_epochs"
+            0.0, ge=0, le=1, help="first epoch it may fire at, as a share of max_epochs"
         )
         end_fraction: float = setting(
             0.9, ge=0, le=1, help="epoch from which it no longer fires, as a share of max_epochs"
