@@ -78,7 +78,8 @@ def test_rnk_needs_min_peers_at_the_epoch():
 
 
 def test_rnk_follows_the_direction_of_the_metric():
-    diagnoser = with_peers(AssessorConfig(direction="minimize"), PEER_LEVELS[::-1])  # each better than the last
+    # the peers arrive from the worst (highest) to the best, so that none of them is ranked
+    diagnoser = with_peers(AssessorConfig(direction="minimize"), PEER_LEVELS[::-1])
     assert not run(diagnoser, "low", slow(0.55))[-1].stop  # only 0.5 and 0.53 are lower: better
     verdict = run(diagnoser, "high", slow(0.7))[-1]  # 8 of its 11 peers ("low" now one) are lower
     assert (
