@@ -59,9 +59,9 @@ cifar10lstm_holdout() { cifar10 cifar10lstm cifar10lstm_holdout 10 0.08 60 7; }
 digits_holdout() { digits_search digits_holdout 80 7; }
 ex96trans_holdout() { exchange_rate ex96trans_holdout 60 7; }
 
-# The second held-out round, recorded on 2026-12-03 before the rule that compares a trial with the
-# finished trials (FIN) was designed, and looked at only once it was chosen on the banks above: tuner
-# seed 13, the same sizes as the first round.
+# The second held-out round, recorded on 2026-12-03 while RNK's second-round settings were being
+# chosen on the eight banks above (benchmarks/tune_policy_round2.sh), and simulated only after the
+# choice was committed: tuner seed 13, the same sizes as the first round. Recorded two at a time.
 digits_holdout2() { digits_search digits_holdout2 80 13; }
 cifar10cnn_holdout2() { cifar10 cifar10cnn cifar10cnn_holdout2 8 0.05 60 13; }
 ex96trans_holdout2() { exchange_rate ex96trans_holdout2 60 13; }

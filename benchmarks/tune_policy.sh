@@ -2,6 +2,9 @@
 # How the default policy's thresholds were chosen: each candidate setting next to the default, on
 # the tuning banks only (digits, cifar10cnn; cifar10lstm is held out), 100 paired seeds of iid draws,
 # with the measured start-up and without. Output: benchmarks/results/simulate/policy/tuning.txt
+# (the first round: its candidates are relative to the default of its day, whose RNK started at a
+# quarter of the epochs with 10 peers and agreement 0.9; the second round, tune_policy_round2.sh,
+# changed those three, so a rerun now varies the current default instead)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=benchmarks/results/simulate/policy/tuning.txt
