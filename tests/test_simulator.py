@@ -106,6 +106,12 @@ def test_the_budget_cuts_the_run_and_only_ended_trials_count():
     assert result.results() == [(3, 0.9), (6, 0.9)] and len(result.ended) == 2
 
 
+def test_distinct_results_count_a_recurring_trace_once_at_its_first_end():
+    result = run(bank(GOOD, BAD), Draws([0, 1, 0, 0]), NoStop(), concurrency=1)
+    assert result.results() == [(3, 0.9), (6, 0.1), (9, 0.9), (12, 0.9)]
+    assert result.distinct_results() == [(3, 0.9), (6, 0.1)]
+
+
 def test_a_failed_trial_ends_unsuccessfully_and_one_without_reports_costs_its_start_up():
     crashed = trial("crashed", [0.2, 0.3], final=None, status="FAILED")
     silent = BankTrial("silent", {}, (), None, "FAILED")
@@ -199,6 +205,9 @@ def test_one_trial_bank_gives_hand_computed_metrics():
     assert (stopper.trials_within_budget, stopper.stopped_share, stopper.stop_reasons["log"]) == (12, 1, 24)
     # A rule that never fires is the baseline again: same ends, ties go to the baseline first.
     assert keeper.top10hr == [0.5, 0.5] and keeper.tsba == [0.0, 0.0]
+    # Each trace once: every run found one configuration, so the pool is the stopper's 0.3 at 1 s
+    # and the baseline's 0.9 at 3 s (the keeper's 0.9 at 3 s ties with it): 1 of 2 either way.
+    assert stopper.top10hr_distinct == keeper.top10hr_distinct == [0.5, 0.5]
 
 
 def test_under_halves_no_stopping_is_an_arm_compared_with_the_baseline():
@@ -208,6 +217,7 @@ def test_under_halves_no_stopping_is_an_arm_compared_with_the_baseline():
     )
     (none,) = summarize_arms(simulation)
     assert none.compared and len(none.top10hr) == 3 and none.stopped_share == 0
+    assert none.top10hr_distinct == none.top10hr  # no trace recurs within a half
     assert none.trials_within_budget == 6  # a whole half
 
 
@@ -363,6 +373,10 @@ def test_write_simulation_reports_every_arm(tmp_path):
     data = json.loads((tmp_path / "simulate.json").read_text())
     assert [arm["arm"] for arm in data["arms"]] == ["none", "stopper"] and data["setting"]["seeds"] == 4
     assert len(data["arms"][1]["per_seed"]["top10hr"]) == 4
+    assert "Top10HR, each trace once" in text and data["arms"][1]["top10hr_distinct_mean"] is not None
+    halves = simulate(hand, [stopping_arm(0.2)], seeds=2, budget_frac=1, concurrency=2, sampling="halves")
+    write_simulation(halves, tmp_path / "halves")
+    assert "each trace once" not in (tmp_path / "halves" / "simulate.md").read_text()  # nothing recurs
 
 
 def test_the_simulate_command_writes_its_report(tmp_path, capsys):

@@ -248,7 +248,7 @@ def _simulate(args: argparse.Namespace) -> int:
     )
     out = Path(args.out or f"bttackler-simulate-{bank.name}")
     print()
-    print(table(write_simulation(simulation, out)))
+    print(table(write_simulation(simulation, out), distinct=simulation.sampling == "iid"))
     print(f"\nwrote {out / 'simulate.md'} ({time.monotonic() - started:.0f} s)")
     return 0
 

@@ -129,8 +129,23 @@ class SimulatedRun:
 
     def results(self) -> list[Result]:
         """``(end, value)`` of each trial that ended within the budget with a finite value."""
+        return [(end, value) for end, value, _ in self._finite()]
+
+    def distinct_results(self) -> list[Result]:
+        """:meth:`results` with each bank trace once: a trace drawn again counts at its first end.
+
+        With ``iid`` draws a bank trial recurs, and a rule that runs many trials fills the pooled
+        top 10 with copies of the same few traces, which a real search over fresh configurations
+        cannot do; Top10HR over these results counts each configuration found once.
+        """
+        first: dict[str, Result] = {}
+        for end, value, source in sorted(self._finite(), key=lambda item: item[0]):
+            first.setdefault(source, (end, value))
+        return list(first.values())
+
+    def _finite(self) -> list[tuple[float, float, str]]:
         return [
-            (t.end, value)
+            (t.end, value, t.source.trial)
             for t in self.ended
             if t.end is not None and (value := t.value) is not None and math.isfinite(value)
         ]
@@ -233,7 +248,9 @@ class ArmOutcome:
     """One arm in one seed: its run and how it compares with the baseline.
 
     ``compared`` is false for the ``none`` arm under ``iid`` sampling (it is the baseline); otherwise
-    ``top10hr`` is set and ``tsba`` is ``None`` exactly when the arm never reached the baseline's best.
+    ``top10hr`` and ``top10hr_distinct`` (each bank trace counted once in each run,
+    :meth:`SimulatedRun.distinct_results`) are set and ``tsba`` is ``None`` exactly when the arm never
+    reached the baseline's best.
     """
 
     arm: str
@@ -242,6 +259,7 @@ class ArmOutcome:
     compared: bool
     top10hr: float | None
     tsba: float | None
+    top10hr_distinct: float | None = None
 
     @property
     def trials_within_budget(self) -> int:
@@ -322,9 +340,15 @@ def simulate(
             arm_run = baseline if is_baseline else replay(arm_draws, arm.make(seed), budget)
             results = arm_run.results()
             compared = not is_baseline
-            hit = top10_hit_ratio(results, base_results, direction=bank.direction) if compared else None
-            saved = tsba(results, base_results, direction=bank.direction) if compared else None
-            outcomes.append(ArmOutcome(arm.name, seed, arm_run, compared, hit, saved))
+            if compared:
+                hit = top10_hit_ratio(results, base_results, direction=bank.direction)
+                saved = tsba(results, base_results, direction=bank.direction)
+                distinct = top10_hit_ratio(
+                    arm_run.distinct_results(), baseline.distinct_results(), direction=bank.direction
+                )
+                outcomes.append(ArmOutcome(arm.name, seed, arm_run, True, hit, saved, distinct))
+            else:
+                outcomes.append(ArmOutcome(arm.name, seed, arm_run, False, None, None))
         if on_progress is not None:
             on_progress(_progress_line(seed, seeds, budget, outcomes[-len(arms) :]))
     return Simulation(

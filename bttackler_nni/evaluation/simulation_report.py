@@ -48,6 +48,7 @@ class ArmSummary:
     compared: bool
     seeds: int
     top10hr: list[float]
+    top10hr_distinct: list[float]
     tsba: list[float]
     never_reached: int
     stopped_share: float
@@ -57,6 +58,10 @@ class ArmSummary:
     @property
     def top10hr_mean(self) -> float | None:
         return statistics.mean(self.top10hr) if self.top10hr else None
+
+    @property
+    def top10hr_distinct_mean(self) -> float | None:
+        return statistics.mean(self.top10hr_distinct) if self.top10hr_distinct else None
 
     @property
     def tsba_mean(self) -> float | None:
@@ -69,6 +74,7 @@ class ArmSummary:
     def intervals(self) -> dict[str, Interval | None]:
         return {
             "top10hr_mean": bootstrap_interval(self.top10hr),
+            "top10hr_distinct_mean": bootstrap_interval(self.top10hr_distinct),
             "tsba_mean": bootstrap_interval(self.tsba),
             "tsba_median": bootstrap_interval(self.tsba, np.median),
         }
@@ -80,6 +86,7 @@ class ArmSummary:
             "compared": self.compared,
             "seeds": self.seeds,
             "top10hr_mean": self.top10hr_mean,
+            "top10hr_distinct_mean": self.top10hr_distinct_mean,
             "tsba_mean": self.tsba_mean,
             "tsba_median": self.tsba_median,
             "intervals": self.intervals(),
@@ -87,7 +94,11 @@ class ArmSummary:
             "stopped_share": self.stopped_share,
             "trials_within_budget": self.trials_within_budget,
             "stop_reasons": dict(self.stop_reasons.most_common()),
-            "per_seed": {"top10hr": self.top10hr, "tsba": self.tsba},
+            "per_seed": {
+                "top10hr": self.top10hr,
+                "top10hr_distinct": self.top10hr_distinct,
+                "tsba": self.tsba,
+            },
         }
 
 
@@ -106,6 +117,7 @@ def summarize_arms(simulation: Simulation) -> list[ArmSummary]:
                 compared=all(o.compared for o in outcomes),
                 seeds=len(outcomes),
                 top10hr=[o.top10hr for o in outcomes if o.top10hr is not None],
+                top10hr_distinct=[o.top10hr_distinct for o in outcomes if o.top10hr_distinct is not None],
                 tsba=[o.tsba for o in outcomes if o.compared and o.tsba is not None],
                 never_reached=sum(o.compared and o.tsba is None for o in outcomes),
                 stopped_share=statistics.mean(o.stopped_share for o in outcomes),
@@ -116,20 +128,29 @@ def summarize_arms(simulation: Simulation) -> list[ArmSummary]:
     return summaries
 
 
-def table(summaries: Sequence[ArmSummary]) -> str:
-    """The markdown table: one row per arm, means with their 95% intervals."""
+def table(summaries: Sequence[ArmSummary], distinct: bool = False) -> str:
+    """The markdown table: one row per arm, means with their 95% intervals.
+
+    ``distinct`` adds Top10HR with each bank trace counted once per run, which differs from Top10HR
+    only where traces recur (i.i.d. draws).
+    """
     rows = []
     for summary in summaries:
         intervals = summary.intervals()
         if summary.compared:
             cells = [
                 _with_interval(summary.top10hr_mean, intervals["top10hr_mean"]),
+                *(
+                    [_with_interval(summary.top10hr_distinct_mean, intervals["top10hr_distinct_mean"])]
+                    if distinct
+                    else []
+                ),
                 _with_interval(summary.tsba_mean, intervals["tsba_mean"]),
                 _with_interval(summary.tsba_median, intervals["tsba_median"]),
                 str(summary.never_reached),
             ]
         else:
-            cells = ["(baseline)"] * 3 + ["-"]
+            cells = ["(baseline)"] * (4 if distinct else 3) + ["-"]
         rows.append(
             [
                 summary.arm,
@@ -143,6 +164,7 @@ def table(summaries: Sequence[ArmSummary]) -> str:
         "stopped",
         "trials within budget",
         "Top10HR",
+        *(["Top10HR, each trace once"] if distinct else []),
         "TSBA mean",
         "TSBA median",
         "never reached",
@@ -172,12 +194,19 @@ def write_simulation(simulation: Simulation, out: Path) -> list[ArmSummary]:
         "",
         _setting(simulation),
         "",
-        table(summaries),
+        table(summaries, distinct=simulation.sampling == "iid"),
         "",
         "Top10HR and TSBA compare each arm's run with the baseline run of the same seed; the brackets "
         "are bootstrap 95% intervals over seeds. TSBA is over the seeds that reached the baseline's "
         "best; `never reached` counts the others. `stopped` is the share of the trials that ended "
-        "within the budget that the rule stopped.",
+        "within the budget that the rule stopped."
+        + (
+            " With i.i.d. draws a bank trace recurs; `Top10HR, each trace once` counts a trace drawn "
+            "more than once in a run at its first end only, as a search of fresh configurations would "
+            "find it once."
+            if simulation.sampling == "iid"
+            else ""
+        ),
         "",
         _table(["arm", "what it is"], [[s.arm, s.description] for s in summaries]),
         "",
