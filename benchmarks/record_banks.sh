@@ -67,8 +67,8 @@ cifar10cnn_holdout2() { cifar10 cifar10cnn cifar10cnn_holdout2 8 0.05 60 13; }
 ex96trans_holdout2() { exchange_rate ex96trans_holdout2 60 13; }
 
 # The third held-out round, recorded on 2026-12-03 (tuner seed 21, the same sizes) before anything of
-# the third round was tried on the eleven banks above, and simulated only after its choice was
-# committed. Recorded two at a time.
+# the third round was tried on the eleven banks above, and simulated only after that round ended
+# (it kept nothing: they judge the second-round default). Recorded two at a time.
 digits_holdout3() { digits_search digits_holdout3 80 21; }
 cifar10cnn_holdout3() { cifar10 cifar10cnn cifar10cnn_holdout3 8 0.05 60 21; }
 ex96trans_holdout3() { exchange_rate ex96trans_holdout3 60 21; }
