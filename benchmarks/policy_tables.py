@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results" / "simulate" / "policy"
@@ -24,19 +25,19 @@ def cell(value: float | None, interval: list[float] | None, percent: bool = Fals
     return text + (f" [{interval[0]:.2f}, {interval[1]:.2f}]" if interval else "")
 
 
+def row(cells: Sequence[str]) -> str:
+    """A markdown table row; an empty cell is a single space, as in "| (baseline) | | |"."""
+    return "|" + "|".join(f" {text} " if text else " " for text in cells) + "|"
+
+
 def table(bank: str, sampling: str) -> str:
-    distinct = sampling == "iid"  # only i.i.d. draws repeat a trace within a run
-    header = (
-        "arm",
-        "start-up",
-        "stopped",
-        "trials within budget",
-        "Top10HR",
-        *(["Top10HR, each trace once"] if distinct else []),
-        "TSBA mean",
-        "TSBA median",
-    )
-    lines = ["| " + " | ".join((*header, "never reached")) + " |", "|---" * (len(header) + 1) + "|"]
+    # the compared arms' metric columns; only i.i.d. draws repeat a trace within a run
+    metrics = {"top10hr_mean": "Top10HR"}
+    if sampling == "iid":
+        metrics["top10hr_distinct_mean"] = "Top10HR, each trace once"
+    metrics |= {"tsba_mean": "TSBA mean", "tsba_median": "TSBA median"}
+    header = ("arm", "start-up", "stopped", "trials within budget", *metrics.values(), "never reached")
+    lines = [row(header), "|---" * len(header) + "|"]
     for folder, label in STARTUPS:
         path = RESULTS / bank / f"{sampling}-startup-{folder}" / "simulate.json"
         if not path.exists():
@@ -49,23 +50,19 @@ def table(bank: str, sampling: str) -> str:
             if arm is None:
                 continue
             intervals = arm.get("intervals") or {}
-            compared = arm["compared"]
-            lines.append(
-                f"| {name} | {label} ({seconds:.1f} s) | {cell(arm['stopped_share'], None, percent=True)} | "
-                f"{arm['trials_within_budget']:.1f} | "
-                + (
-                    f"{cell(arm['top10hr_mean'], intervals.get('top10hr_mean'))} | "
-                    + (
-                        f"{cell(arm['top10hr_distinct_mean'], intervals.get('top10hr_distinct_mean'))} | "
-                        if distinct
-                        else ""
-                    )
-                    + f"{cell(arm['tsba_mean'], intervals.get('tsba_mean'))} | "
-                    f"{cell(arm['tsba_median'], intervals.get('tsba_median'))} | {arm['never_reached']} |"
-                    if compared
-                    else "(baseline) | | | |" + (" |" if distinct else "")
-                )
-            )
+            if arm["compared"]:
+                results = [cell(arm[key], intervals.get(key)) for key in metrics]
+                results.append(str(arm["never_reached"]))
+            else:
+                results = ["(baseline)"] + [""] * len(metrics)
+            cells = [
+                name,
+                f"{label} ({seconds:.1f} s)",
+                cell(arm["stopped_share"], None, percent=True),
+                f"{arm['trials_within_budget']:.1f}",
+                *results,
+            ]
+            lines.append(row(cells))
     return "\n".join(lines)
 
 
@@ -83,11 +80,9 @@ def targets() -> str:
         "ahead on TSBA median",
         "Top10HR >= 0.75",
         "TSBA median >= 0.40",
+        "ahead on Top10HR, each trace once",
     )
-    lines = [
-        "| " + " | ".join((*header, "ahead on Top10HR, each trace once")) + " |",
-        "|---" * (len(header) + 1) + "|",
-    ]
+    lines = [row(header), "|---" * len(header) + "|"]
     for bank in sorted(p.name for p in RESULTS.iterdir() if p.is_dir()):
         for sampling in ("iid", "halves"):
             for folder, label in STARTUPS:
