@@ -55,7 +55,8 @@ class Reporter:
         overhead_budget: the share of training time the statistics may cost (default 0.01, 1%).
             The Reporter times its statistics against the training steps in the first batches of
             training (every batch is sampled there), then takes them on 1 batch in k, the smallest
-            k within the budget, while an epoch still samples at least
+            k whose estimated share is within 80% of the budget (headroom for the estimate's
+            error: :data:`~bttackler_nni.trial.sampling.BUDGET_AIM`), while an epoch still samples at least
             :data:`~bttackler_nni.trial.sampling.MIN_SAMPLED_BATCHES` batches (all, when shorter).
             Records carry the rate (``sample_every``) and the measured share (``overhead_share``).
         sample_every: instead of a budget, take statistics on every k-th batch (1 = every batch);
