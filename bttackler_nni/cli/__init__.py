@@ -200,6 +200,8 @@ def _bank_record(args: argparse.Namespace) -> int:
         machine=args.machine,
         timeout=args.timeout,
         on_progress=lambda line: print(line, flush=True),
+        without_nnictl=args.without_nnictl,
+        parallel=args.parallel,
     )
     print(describe_bank(bank))
     print(f"  {cost.describe()}" if cost is not None else "  start-up: no trial was timed")
@@ -357,6 +359,17 @@ def _parser() -> argparse.ArgumentParser:
         "--machine", help="the machine's description in the bank (default: CPU and GPU names)"
     )
     record.add_argument("--timeout", type=float, default=24 * 3600, help="give up after this many seconds")
+    record.add_argument(
+        "--without-nnictl",
+        action="store_true",
+        help="run the trials here without NNI's manager (Random tuner configs; for machines without "
+        "Node.js or NNI's nni_node, e.g. a GPU machine that takes only Python packages)",
+    )
+    record.add_argument(
+        "--parallel",
+        type=int,
+        help="with --without-nnictl: trials at a time (default: the config's trialConcurrency)",
+    )
     record.set_defaults(handler=_bank_record)
     show = bank_commands.add_parser(
         "show", help="summarise banks: trials, epochs, seconds, spread of results"

@@ -14,6 +14,9 @@ trial sent it, and when each report and each trial's start and end were stored. 
 - a trial's start-up is what its slot costs beyond its epochs: from its start to its first epoch,
   from its last report to its end, and the gap before NNI launched it after a slot freed. The bank's
   ``startup_seconds`` is the sum of the medians of those three over its trials.
+
+With ``--without-nnictl`` the trials run without NNI's manager (:mod:`.direct_recording`: for
+machines where only Python packages can go) and are read back the same way.
 """
 
 from __future__ import annotations
@@ -205,11 +208,16 @@ def record_bank(
     machine: str | None = None,
     timeout: float = 24 * 3600,
     on_progress: Callable[[str], None] | None = None,
+    without_nnictl: bool = False,
+    parallel: int | None = None,
 ) -> tuple[Bank, StartupCost | None]:
-    """Run ``config_path`` (``overrides`` applied) for ``trials`` trials unstopped; write the bank."""
+    """Run ``config_path`` (``overrides`` applied) for ``trials`` trials unstopped; write the bank.
+
+    Through nnictl by default; ``without_nnictl`` runs the trials in this process's care instead
+    (:mod:`.direct_recording`), ``parallel`` at a time (default: the config's ``trialConcurrency``).
+    """
     config = recording_config(load_config(config_path, overrides), trials)
     check_config(config)
-    env = nnictl_environment()
     loads = [os.getloadavg()[0]]
 
     def progress(line: str) -> None:
@@ -217,15 +225,30 @@ def record_bank(
         if on_progress is not None:
             on_progress(line)
 
-    experiment = run_to_end(config, env, timeout, progress)
-    loaded = store.load(experiment.directory, Path(env.get("HOME", "~")).expanduser())
+    if without_nnictl:
+        from .direct_recording import run_without_nnictl
+
+        folder = out.parent / f"{out.stem}-trials"
+        experiment, concurrency = run_without_nnictl(
+            config, trials, folder, parallel=parallel, timeout=timeout, on_progress=progress
+        )
+    else:
+        if parallel is not None:
+            raise ExperimentConfigError(
+                "--parallel applies to --without-nnictl; through nnictl set trialConcurrency instead "
+                "(--set trialConcurrency=K)"
+            )
+        env = nnictl_environment()
+        running = run_to_end(config, env, timeout, progress)
+        experiment = store.load(running.directory, Path(env.get("HOME", "~")).expanduser())
+        concurrency = int(config.get("trialConcurrency") or 1)
     bank, cost = bank_from_experiment(
-        loaded,
+        experiment,
         task=task or Path(config_path).resolve().parent.name,
         config=str(config_path),
         command=command,
         machine=f"{machine or machine_description()}; load {statistics.mean(loads):.1f} while recording",
-        concurrency=int(config.get("trialConcurrency") or 1),
+        concurrency=concurrency,
     )
     write_bank(bank, out)
     return bank, cost
