@@ -16,7 +16,9 @@ DATA=${DATA:-$(cd .. && pwd)/shared/data}
 [ -d "$DATA" ] || DATA=/work/shared/data
 export HOME_FOR_NNI=${HOME_FOR_NNI:-$PWD/benchmarks/banks/nni-home}
 mkdir -p "$HOME_FOR_NNI"
-record() { HOME="$HOME_FOR_NNI" nice -n 10 bttackler bank record "$@"; }
+# BTTACKLER: the command to run (e.g. "python3 -m bttackler_nni.cli" where the package is on
+# PYTHONPATH rather than installed)
+record() { HOME="$HOME_FOR_NNI" nice -n 10 ${BTTACKLER:-bttackler} bank record "$@"; }
 
 # search TASK BANK TRIALS SEED [ARGS...]: TASK's Random search (tuner seed SEED), one trial at a time,
 # into benchmarks/banks/BANK.jsonl
@@ -72,6 +74,16 @@ ex96trans_holdout2() { exchange_rate ex96trans_holdout2 60 13; }
 digits_holdout3() { digits_search digits_holdout3 80 21; }
 cifar10cnn_holdout3() { cifar10 cifar10cnn cifar10cnn_holdout3 8 0.05 60 21; }
 ex96trans_holdout3() { exchange_rate ex96trans_holdout3 60 21; }
+
+# Full-length GPU banks (issue 9: the paper's 20 epochs, on the whole CIFAR-10 subset, 12,000
+# training and 3,000 validation images; 8 trials share one GPU, as in the Random searches of the
+# original Medianstop comparison), recorded without nnictl so that a GPU machine that takes only
+# Python packages can record them. Not recorded yet: no GPU session has had the time for it.
+cifar10cnn_gpu() {
+  BTTACKLER_CIFAR10=${BTTACKLER_CIFAR10:-$DATA/cifar10_subset.npz} BTTACKLER_THREADS=2 BTTACKLER_EPOCHS=20 \
+    BTTACKLER_DATA_FRACTION=1 record configs/cifar10cnn/random_baseline.yml --trials "${GPU_TRIALS:-60}" \
+    --out benchmarks/banks/cifar10cnn_gpu.jsonl --without-nnictl --parallel 8 --set tuner.classArgs.seed=2024
+}
 
 for bank in "${@:-digits cifar10cnn cifar10lstm ex96trans}"; do
   for name in $bank; do "$name"; done
