@@ -151,9 +151,10 @@ def scripted_config(tmp_path: Path, kinds: list[str]) -> Path:
     return config
 
 
-def test_a_failing_and_a_diverging_trial_are_kept_with_what_they_reported(tmp_path):
+def test_a_failing_and_a_diverging_trial_are_kept_with_what_they_reported(tmp_path, monkeypatch):
     config = scripted_config(tmp_path, ["diverges", "fails"])
-    out = tmp_path / "bank.jsonl"
+    monkeypatch.chdir(tmp_path.parent)  # a relative path, as typed: the trials run elsewhere
+    out = Path(tmp_path.name) / "bank.jsonl"
     kinds = [p["kind"] for p in random_parameters(load_config(config), 4)]
     assert set(kinds) == {"diverges", "fails"}
     record_bank(config, [], 4, out, command="test", without_nnictl=True)

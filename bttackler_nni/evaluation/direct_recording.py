@@ -102,6 +102,7 @@ def run_trials(
     Raises:
         LaunchError: after ``timeout`` seconds, with the trials still running killed.
     """
+    folder = folder.resolve()  # the trials run in their own folder and must find it
     folder.mkdir(parents=True, exist_ok=True)
     started = time.time()
     waiting = list(enumerate(parameter_sets))
