@@ -155,7 +155,10 @@ def _launch(
         "NNI_SYS_DIR": str(trial_folder),
         "NNI_OUTPUT_DIR": str(trial_folder),
     }
-    stdout = (trial_folder / "trial.log").open("wb")
+    # NNI's trial SDK appends its log and the script's prints to NNI_OUTPUT_DIR/trial.log itself;
+    # what reaches the process's stdout is appended to the same file, never written over it
+    (trial_folder / "trial.log").write_bytes(b"")
+    stdout = (trial_folder / "trial.log").open("ab")
     stderr = (trial_folder / "trial.stderr").open("wb")
     trial = store.Trial(trial_id, index, index, dict(parameters), "RUNNING", start=time.time() - started)
     process = subprocess.Popen(  # a shell, as NNI's local training service runs trialCommand
