@@ -75,15 +75,21 @@ digits_holdout3() { digits_search digits_holdout3 80 21; }
 cifar10cnn_holdout3() { cifar10 cifar10cnn cifar10cnn_holdout3 8 0.05 60 21; }
 ex96trans_holdout3() { exchange_rate ex96trans_holdout3 60 21; }
 
-# A fourth held-out bank, recorded on 2026-12-04 after the third round and simulated once with the
-# default unchanged: Cifar10CNN at the paper's full length, 20 epochs (on 5% of the subset: 600
-# training, 150 validation images), tuner seed 29, without nnictl, two trials at a time.
-cifar10cnn_e20_holdout4() {
+# Cifar10CNN at the paper's full length, 20 epochs, on 5% of the subset (600 training, 150
+# validation images), without nnictl, two trials at a time: cifar10cnn_e20 NAME SEED.
+cifar10cnn_e20() {
   BTTACKLER_CIFAR10=${BTTACKLER_CIFAR10:-$DATA/cifar10_subset.npz} BTTACKLER_THREADS=1 BTTACKLER_EPOCHS=20 \
     BTTACKLER_DATA_FRACTION=0.05 record configs/cifar10cnn/random_baseline.yml --trials 60 \
-    --out benchmarks/banks/cifar10cnn_e20_holdout4.jsonl --without-nnictl --parallel 2 \
-    --set tuner.classArgs.seed=29 --timeout 5400
+    --out "benchmarks/banks/$1.jsonl" --without-nnictl --parallel 2 \
+    --set "tuner.classArgs.seed=$2" --timeout 5400
 }
+
+# A fourth held-out bank, recorded on 2026-12-04 after the third round and simulated once with the
+# default unchanged (tuner seed 29).
+cifar10cnn_e20_holdout4() { cifar10cnn_e20 cifar10cnn_e20_holdout4 29; }
+# A fifth, recorded on 2026-12-05 before anything of a fourth round (which may choose on
+# cifar10cnn_e20_holdout4) was tried: tuner seed 37, the same size, to judge that round.
+cifar10cnn_e20_holdout5() { cifar10cnn_e20 cifar10cnn_e20_holdout5 37; }
 
 # Full-length GPU banks (issue 9: the paper's 20 epochs, on the whole CIFAR-10 subset, 12,000
 # training and 3,000 validation images; 8 trials share one GPU, as in the Random searches of the

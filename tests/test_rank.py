@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from synthetic import OSCILLATING_UP, healthy_history, record, with_losses
+from synthetic import OSCILLATING_UP, healthy_history, metric_follows_loss, record, with_losses
 
 from bttackler_nni.diagnosis.config import AssessorConfig, ConfigError, Preset
 from bttackler_nni.diagnosis.direction import Direction
@@ -275,6 +275,47 @@ def test_ulc_spares_a_trial_near_its_own_best_that_the_paper_preset_stops():
 def test_noise_k_zero_turns_the_guard_off():
     config = AssessorConfig(indicators={"ULC": {"noise_k": 0}})
     assert run(Diagnoser(config), "t", with_losses(OSCILLATING_UP))[-1].reason.indicator == "ULC"
+
+
+LEADER = {"NMG": {"leader_share": 0.1, "protected": False}, "ULC": {"leader_share": 0.1}, "RNK": False}
+"""The leader guard on; RNK and NMG's protection off (the trials below train faster than the peers of
+:func:`with_peers`, whose train losses would protect them), so that only the guard decides."""
+FELL_FROM_LEAD = [0.5, 0.6, 0.7, 0.8, 0.85, 0.88, 0.9, 0.89, 0.87, 0.8, 0.6, 0.5]
+"""A metric that fell well below its best (0.9), so that the noise guard does not hold it."""
+
+
+def test_nmg_spares_a_trial_whose_best_leads_its_peers():
+    diagnoser = with_peers(AssessorConfig(indicators=LEADER))  # 10 peers at 0.5-0.77
+    verdicts = run(diagnoser, "t", with_metric(NMG_TRAIN, NMG_VAL, FELL_FROM_LEAD))
+    assert not verdicts[-1].stop
+    assert verdicts[10].notes == (
+        "NMG vetoed: its best default 0.9 so far is beaten by 0 of the 10 peers at epoch 10 "
+        "(share 0.00 <= leader_share 0.1)",
+    )
+
+
+def test_nmg_stops_a_trial_that_more_than_leader_share_of_its_peers_beat():
+    diagnoser = with_peers(AssessorConfig(indicators=LEADER), [0.88 + 0.01 * i for i in range(10)])
+    verdict = run(diagnoser, "t", with_metric(NMG_TRAIN, NMG_VAL, FELL_FROM_LEAD))[-1]
+    assert verdict.stop and verdict.reason.indicator == "NMG" and verdict.epoch == 10
+
+
+def test_the_leader_guard_needs_one_over_leader_share_peers():
+    diagnoser = with_peers(AssessorConfig(indicators=LEADER), PEER_LEVELS[:9])
+    verdict = run(diagnoser, "t", with_metric(NMG_TRAIN, NMG_VAL, FELL_FROM_LEAD))[-1]
+    assert verdict.stop and verdict.reason.indicator == "NMG"
+
+
+def test_ulc_spares_a_trial_whose_best_leads_its_peers():
+    unguarded = {**LEADER, "ULC": {"noise_k": 0, "leader_share": 0.1}}
+    history = metric_follows_loss(with_losses(OSCILLATING_UP))
+    alone = run(Diagnoser(AssessorConfig(indicators=unguarded)), "t", history)[-1]
+    assert alone.stop and alone.reason.indicator == "ULC"
+    verdicts = run(
+        with_peers(AssessorConfig(indicators=unguarded), [0.1 + 0.01 * i for i in range(10)]), "t", history
+    )
+    assert not verdicts[-1].stop
+    assert any(note.startswith("ULC vetoed: its best default") for v in verdicts for note in v.notes)
 
 
 # Presets ---------------------------------------------------------------------------------------------

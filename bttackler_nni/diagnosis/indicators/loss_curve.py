@@ -46,6 +46,32 @@ def near_own_best(trial: TrialHistory, noise_k: float, reports: int) -> str | No
     )
 
 
+def leads_peers(trial: TrialHistory, leader_share: float) -> str | None:
+    """The leader guard: why the trial's best metric so far counts as among its peers' best, or ``None``.
+
+    Peers are the ``default`` metrics other trials reported at the trial's latest epoch; the guard
+    holds when no more than ``leader_share`` of them beat the trial's best so far, and only with at
+    least ``1 / leader_share`` peers (so that the share holds at least one place). A trial that leads
+    its search is where its search's best result comes from: a late stop saves a few of its epochs and
+    can cost that result. ``leader_share = 0`` turns it off.
+    """
+    peers = trial.peer_metrics
+    metric = _finite(trial.series(DEFAULT))
+    if leader_share == 0 or peers is None or metric.size == 0:
+        return None
+    epoch, count = trial.epoch, peers.count(trial.epoch)
+    if count < math.ceil(1 / leader_share):
+        return None
+    best = float(min(metric, key=trial.direction.score))
+    better = peers.count_better(epoch, best, trial.direction)
+    if better > leader_share * count:
+        return None
+    return (
+        f"its best default {best:.4g} so far is beaten by {better} of the {count} peers at epoch {epoch} "
+        f"(share {better / count:.2f} <= leader_share {leader_share:g})"
+    )
+
+
 def _least_squares_slope(values: np.ndarray) -> float:
     """Slope of the least-squares line through ``values`` at x = 0, 1, 2, ..."""
     x = np.arange(values.size, dtype=np.float64)
@@ -109,6 +135,9 @@ class UnexpectedLossChanges(Indicator):
         noise_k: float = setting(
             4.0, ge=0, help="no stop while the metric is within noise_k x its noise of its best; 0 = off"
         )
+        leader_share: float = setting(
+            0.0, ge=0, le=1, help="no stop while at most this share of peers beat its best so far; 0 = off"
+        )
 
     settings: Settings
 
@@ -139,7 +168,9 @@ class UnexpectedLossChanges(Indicator):
         return None
 
     def veto(self, trial: TrialHistory) -> str | None:
-        return near_own_best(trial, self.settings.noise_k, self.window(trial.max_epochs))
+        return near_own_best(trial, self.settings.noise_k, self.window(trial.max_epochs)) or leads_peers(
+            trial, self.settings.leader_share
+        )
 
 
 class NoMoreGain(Indicator):
@@ -167,6 +198,9 @@ class NoMoreGain(Indicator):
         noise_k: float = setting(
             4.0, ge=0, help="no stop while the metric is within noise_k x its noise of its best; 0 = off"
         )
+        leader_share: float = setting(
+            0.0, ge=0, le=1, help="no stop while at most this share of peers beat its best so far; 0 = off"
+        )
 
     settings: Settings
 
@@ -185,4 +219,6 @@ class NoMoreGain(Indicator):
         return None
 
     def veto(self, trial: TrialHistory) -> str | None:
-        return near_own_best(trial, self.settings.noise_k, 2 * self.settings.window)
+        return near_own_best(trial, self.settings.noise_k, 2 * self.settings.window) or leads_peers(
+            trial, self.settings.leader_share
+        )
