@@ -179,6 +179,19 @@ def test_a_trial_still_learning_fast_gets_more_time_and_the_veto_is_recorded():
     assert Verdict.from_json(vetoed[0].to_json()).notes == (note,)
 
 
+def test_rnk_spares_a_trial_whose_best_so_far_leads_the_other_trials():
+    # At 0.8 for its first 5 epochs, then at 0.55 (below 8 of the 10 peers at 0.5-0.77), training slowly.
+    fell = [{**r, "default": 0.8} if e < 5 else r for e, r in enumerate(slow(0.55))]
+    unguarded = AssessorConfig(indicators={"RNK": {"start_fraction": 0.25, "leader_share": 0}})
+    assert run(with_peers(unguarded), "t", fell)[-1].reason.indicator == "RNK"
+    verdicts = run(with_peers(FROM_EPOCH_5), "t", fell)  # leader_share 0.1 by default
+    assert not verdicts[-1].stop
+    assert verdicts[5].notes == (
+        "RNK vetoed: its best default 0.8 so far is beaten by the best of 0 of the 10 other trials "
+        "(share 0.00 <= leader_share 0.1)",
+    )
+
+
 def test_the_veto_needs_veto_window_epochs_of_losses():
     # RNK from the first epoch: behind all ten peers at its first report, the trial has no
     # 3-epoch loss drop yet to show that it is learning, so it is stopped there.
@@ -289,7 +302,7 @@ def test_nmg_spares_a_trial_whose_best_leads_its_peers():
     verdicts = run(diagnoser, "t", with_metric(NMG_TRAIN, NMG_VAL, FELL_FROM_LEAD))
     assert not verdicts[-1].stop
     assert verdicts[10].notes == (
-        "NMG vetoed: its best default 0.9 so far is beaten by 0 of the 10 peers at epoch 10 "
+        "NMG vetoed: its best default 0.9 so far is beaten by the best of 0 of the 10 other trials "
         "(share 0.00 <= leader_share 0.1)",
     )
 
@@ -325,6 +338,7 @@ def test_the_paper_preset_is_the_published_method():
     settings = PAPER.indicators
     assert [i.id for i in PAPER.build_indicators()] == ["AGV", "EAG", "ERG", "LAR", "PLC", "ULC", "NMG"]
     assert (settings["ULC"].noise_k, settings["NMG"].noise_k) == (0, 0)
+    assert (settings["ULC"].leader_share, settings["NMG"].leader_share) == (0, 0)
     assert (settings["EAG"].grad_max, settings["EAG"].ratio_max) == (1e4, 1e3)
     assert (settings["ERG"].grad_min, settings["ERG"].ratio_min) == (1e-5, 1e-4)
     assert (settings["LAR"].start_epoch, settings["LAR"].zero_share_max, settings["LAR"].dead_share_max) == (

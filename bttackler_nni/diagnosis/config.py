@@ -41,14 +41,19 @@ class Preset(str, enum.Enum):
     """A named starting point for the indicator settings."""
 
     DEFAULT = "default"
-    """The seven indicators, NMG and ULC with their noise guard, and RNK (docs/method.md, section 9)."""
+    """The seven indicators, NMG and ULC with their noise and leader guards, and RNK with its leader
+    guard (docs/method.md, section 9)."""
     PAPER = "paper"
     """The method as published: the seven indicators with the paper's thresholds, nothing added."""
 
 
 PRESETS: dict[Preset, dict[str, dict[str, Any]]] = {
     Preset.DEFAULT: {},
-    Preset.PAPER: {"RNK": {"enabled": False}, "ULC": {"noise_k": 0}, "NMG": {"noise_k": 0}},
+    Preset.PAPER: {
+        "RNK": {"enabled": False},
+        "ULC": {"noise_k": 0, "leader_share": 0},
+        "NMG": {"noise_k": 0, "leader_share": 0},
+    },
 }
 """Per preset, the indicator settings that differ from the indicators' own defaults."""
 

@@ -93,6 +93,7 @@ class Diagnoser:
             state.records[-1].max_epochs or self.config.max_epochs,
             self.config.direction,
             self._peer_metrics,
+            trial,
         )
         latest, epoch = trial_history.latest, trial_history.epoch
         protected = self._protection.update(trial, epoch, latest.train_loss)

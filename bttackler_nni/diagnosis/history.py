@@ -21,14 +21,16 @@ class TrialHistory:
         max_epochs: the planned epoch count (from the latest report, else the assessor's
             ``max_epochs`` setting), or ``None`` when unknown.
         direction: which way the ``default`` metric improves.
-        peer_metrics: the ``default`` metrics other trials reported at each epoch (the trial's own
+        peer_metrics: the ``default`` metrics trials reported at each epoch (the trial's own
             latest report not among them), for rules that rank a trial against its peers.
+        trial: the trial's id, so that such rules can leave its own earlier reports out.
     """
 
     records: Sequence[EpochRecord]
     max_epochs: int | None
     direction: Direction = Direction.MAXIMIZE
     peer_metrics: PeerValues | None = None
+    trial: str | None = None
 
     @property
     def latest(self) -> EpochRecord:
@@ -46,6 +48,11 @@ class TrialHistory:
         return np.fromiter(
             (np.nan if v is None else v for v in values), dtype=np.float64, count=len(self.records)
         )
+
+    def finite_series(self, field: str) -> np.ndarray:
+        """:meth:`series` without its NaN and +-Inf values (a report that lacked the field included)."""
+        values = self.series(field)
+        return values[np.isfinite(values)]
 
     def metric_noise(self, reports: int) -> float:
         """How much the ``default`` metric moves from epoch to epoch: the median absolute change over

@@ -55,6 +55,14 @@ class PeerValues:
             return len(values) - bisect.bisect_right(values, value)
         return bisect.bisect_left(values, value)
 
+    def bests(self, direction: Direction, excluding: str | None = None) -> list[float]:
+        """Each trial's best value over the epochs it reported, but ``excluding``'s."""
+        return [
+            min(values.values(), key=direction.score)
+            for trial, values in self._by_trial.items()
+            if trial != excluding
+        ]
+
     def epochs(self) -> int:
         return len(self._by_epoch)
 

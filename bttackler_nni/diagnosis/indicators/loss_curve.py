@@ -1,8 +1,9 @@
 """Loss-curve indicators: passive (PLC) and unexpected (ULC) loss changes, and no more gain (NMG).
 
 ULC and NMG judge a trial late, when it may already be near its best result; their noise guard
-(``noise_k``) keeps them from stopping a trial whose metric is still within noise of its own best,
-because such a stop can cost the search its best result for a saving of a few epochs.
+(``noise_k``) keeps them from stopping a trial whose metric is still within noise of its own best, and
+their leader guard (``leader_share``) one whose best is among its search's best results
+(:mod:`.guards`), because such a stop can cost the search its best result for a saving of a few epochs.
 """
 
 from __future__ import annotations
@@ -12,64 +13,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...record import DEFAULT, TRAIN_LOSS, VAL_LOSS
+from ...record import TRAIN_LOSS, VAL_LOSS
 from ..history import TrialHistory
 from ..settings import Stage, setting
 from .base import Firing, Indicator, IndicatorSettings, Kind
-
-
-def _finite(values: np.ndarray) -> np.ndarray:
-    return values[np.isfinite(values)]
-
-
-def near_own_best(trial: TrialHistory, noise_k: float, reports: int) -> str | None:
-    """The noise guard: why the trial's latest ``default`` metric counts as at its own best, or ``None``.
-
-    The noise is :meth:`~..history.TrialHistory.metric_noise` over the last ``reports`` reports;
-    the guard holds when the latest metric is no further than ``noise_k`` times that from the best
-    the trial ever reported (in the metric's direction). ``noise_k = 0`` turns it off; a trial
-    whose metric is missing or not finite is never guarded.
-    """
-    metric = trial.series(DEFAULT)
-    if noise_k == 0 or metric.size < 2 or not np.isfinite(metric[-1]):
-        return None
-    finite = _finite(metric)
-    best = float(min(finite, key=trial.direction.score))
-    latest = float(metric[-1])
-    gap = trial.direction.score(latest) - trial.direction.score(best)
-    noise = trial.metric_noise(reports)
-    if gap > noise_k * noise:
-        return None
-    return (
-        f"latest default {latest:.4g} is within noise_k {noise_k:g} x its recent epoch-to-epoch change "
-        f"{noise:.3g} of its best {best:.4g}"
-    )
-
-
-def leads_peers(trial: TrialHistory, leader_share: float) -> str | None:
-    """The leader guard: why the trial's best metric so far counts as among its peers' best, or ``None``.
-
-    Peers are the ``default`` metrics other trials reported at the trial's latest epoch; the guard
-    holds when no more than ``leader_share`` of them beat the trial's best so far, and only with at
-    least ``1 / leader_share`` peers (so that the share holds at least one place). A trial that leads
-    its search is where its search's best result comes from: a late stop saves a few of its epochs and
-    can cost that result. ``leader_share = 0`` turns it off.
-    """
-    peers = trial.peer_metrics
-    metric = _finite(trial.series(DEFAULT))
-    if leader_share == 0 or peers is None or metric.size == 0:
-        return None
-    epoch, count = trial.epoch, peers.count(trial.epoch)
-    if count < math.ceil(1 / leader_share):
-        return None
-    best = float(min(metric, key=trial.direction.score))
-    better = peers.count_better(epoch, best, trial.direction)
-    if better > leader_share * count:
-        return None
-    return (
-        f"its best default {best:.4g} so far is beaten by {better} of the {count} peers at epoch {epoch} "
-        f"(share {better / count:.2f} <= leader_share {leader_share:g})"
-    )
+from .guards import leads_peers, near_own_best
 
 
 def _least_squares_slope(values: np.ndarray) -> float:
@@ -100,7 +48,7 @@ class PassiveLossChanges(Indicator):
     settings: Settings
 
     def check(self, trial: TrialHistory) -> Firing | None:
-        losses = _finite(trial.series(TRAIN_LOSS))
+        losses = trial.finite_series(TRAIN_LOSS)
         if losses.size < self.settings.min_epochs:
             return None
         mean_change = float(np.mean(np.abs(np.diff(losses))))
@@ -136,7 +84,7 @@ class UnexpectedLossChanges(Indicator):
             4.0, ge=0, help="no stop while the metric is within noise_k x its noise of its best; 0 = off"
         )
         leader_share: float = setting(
-            0.0, ge=0, le=1, help="no stop while at most this share of peers beat its best so far; 0 = off"
+            0.1, ge=0, le=1, help="no stop while at most this share of other trials beat its best; 0 = off"
         )
 
     settings: Settings
@@ -149,7 +97,7 @@ class UnexpectedLossChanges(Indicator):
     def check(self, trial: TrialHistory) -> Firing | None:
         width = self.window(trial.max_epochs)
         for field in (TRAIN_LOSS, VAL_LOSS):
-            losses = _finite(trial.series(field))
+            losses = trial.finite_series(field)
             if losses.size < width:
                 continue
             recent = losses[-width:]
@@ -199,7 +147,7 @@ class NoMoreGain(Indicator):
             4.0, ge=0, help="no stop while the metric is within noise_k x its noise of its best; 0 = off"
         )
         leader_share: float = setting(
-            0.0, ge=0, le=1, help="no stop while at most this share of peers beat its best so far; 0 = off"
+            0.1, ge=0, le=1, help="no stop while at most this share of other trials beat its best; 0 = off"
         )
 
     settings: Settings
@@ -207,7 +155,7 @@ class NoMoreGain(Indicator):
     def check(self, trial: TrialHistory) -> Firing | None:
         settings = self.settings
         field = VAL_LOSS if trial.latest.val_loss is not None else TRAIN_LOSS
-        losses = _finite(trial.series(field))
+        losses = trial.finite_series(field)
         if losses.size < max(settings.min_epochs, 2 * settings.window):
             return None
         recent = float(np.mean(losses[-settings.window :]))

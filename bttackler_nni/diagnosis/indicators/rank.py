@@ -21,6 +21,7 @@ from ..history import TrialHistory
 from ..peers import PeerValues
 from ..settings import setting
 from .base import Firing, Indicator, IndicatorSettings, Kind
+from .guards import leads_peers
 
 
 class RankedBelowPeers(Indicator):
@@ -44,7 +45,8 @@ class RankedBelowPeers(Indicator):
 
     Veto: the engine gives the trial more time when no problem indicator fired on the report (its
     gradients and losses look healthy) and :meth:`veto` finds its train loss still falling fast: at
-    least ``veto_drop`` (relative) over the last ``veto_window`` epochs.
+    least ``veto_drop`` (relative) over the last ``veto_window`` epochs; or, with ``leader_share``
+    above 0, its best so far among the other trials' best results (:func:`~.guards.leads_peers`).
     """
 
     id = "RNK"
@@ -78,6 +80,9 @@ class RankedBelowPeers(Indicator):
         veto_window: int = setting(3, ge=1, help="epochs over which the veto measures the train-loss drop")
         veto_drop: float = setting(
             0.1, gt=0, help="relative train-loss drop over veto_window epochs that vetoes a stop"
+        )
+        leader_share: float = setting(
+            0.1, ge=0, le=1, help="no stop while at most this share of other trials beat its best; 0 = off"
         )
 
     settings: Settings
@@ -133,6 +138,9 @@ class RankedBelowPeers(Indicator):
         )
 
     def veto(self, trial: TrialHistory) -> str | None:
+        return leads_peers(trial, self.settings.leader_share) or self._still_learning(trial)
+
+    def _still_learning(self, trial: TrialHistory) -> str | None:
         window = self.settings.veto_window
         losses = trial.series(TRAIN_LOSS)[-window - 1 :]
         if losses.size <= window or not np.all(np.isfinite(losses)) or losses[0] <= 0:
