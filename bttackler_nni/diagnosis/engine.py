@@ -49,7 +49,7 @@ class Diagnoser:
         self._protection = Protection(
             self.config.min_peers, self.config.protect_percentile, self.config.sticky_protection
         )
-        self._peer_metrics = PeerValues()
+        self._peer_metrics = PeerValues(self.config.direction)
         self._stopped: dict[str, Verdict] = {}
         self._trials: dict[str, _TrialState] = {}
 

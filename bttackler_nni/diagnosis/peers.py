@@ -21,17 +21,32 @@ class PeerValues:
     """Finite values (train losses, or metrics) reported at each epoch, kept sorted, one per (trial, epoch).
 
     NaN and +-Inf never enter. Percentiles interpolate linearly between ranks, as numpy's default.
+    Given a ``direction``, each trial's best value is kept too, sorted, for :meth:`standing`.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, direction: Direction | None = None) -> None:
         self._by_epoch: dict[int, list[float]] = {}
         self._by_trial: dict[str, dict[int, float]] = {}
+        self._direction = direction
+        self._best_score: dict[str, float] = {}  # per trial, its best value's direction.score
+        self._best_scores: list[float] = []  # the same scores, sorted (lowest: best)
 
     def add(self, trial: str, epoch: int, value: float | None) -> None:
         if value is None or not math.isfinite(value) or self.contains(trial, epoch):
             return
         self._by_trial.setdefault(trial, {})[epoch] = value
         bisect.insort(self._by_epoch.setdefault(epoch, []), value)
+        if self._direction is not None:
+            self._keep_best(trial, self._direction.score(value))
+
+    def _keep_best(self, trial: str, score: float) -> None:
+        old = self._best_score.get(trial)
+        if old is not None and old <= score:
+            return
+        if old is not None:
+            del self._best_scores[bisect.bisect_left(self._best_scores, old)]
+        self._best_score[trial] = score
+        bisect.insort(self._best_scores, score)
 
     def contains(self, trial: str, epoch: int) -> bool:
         return epoch in self._by_trial.get(trial, {})
@@ -55,13 +70,18 @@ class PeerValues:
             return len(values) - bisect.bisect_right(values, value)
         return bisect.bisect_left(values, value)
 
-    def bests(self, direction: Direction, excluding: str | None = None) -> list[float]:
-        """Each trial's best value over the epochs it reported, but ``excluding``'s."""
-        return [
-            min(values.values(), key=direction.score)
-            for trial, values in self._by_trial.items()
-            if trial != excluding
-        ]
+    def standing(self, value: float, excluding: str | None = None) -> tuple[int, int]:
+        """How many trials' best values are strictly better than ``value``, and out of how many trials,
+        ``excluding`` left out of both. Needs the ``direction`` given at construction."""
+        if self._direction is None:
+            raise ValueError("PeerValues.standing needs the direction given at construction")
+        score = self._direction.score(value)
+        better, total = bisect.bisect_left(self._best_scores, score), len(self._best_scores)
+        own = self._best_score.get(excluding) if excluding is not None else None
+        if own is not None:
+            total -= 1
+            better -= own < score
+        return better, total
 
     def epochs(self) -> int:
         return len(self._by_epoch)

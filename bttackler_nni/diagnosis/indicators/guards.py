@@ -13,6 +13,7 @@ import numpy as np
 
 from ...record import DEFAULT
 from ..history import TrialHistory
+from ..settings import setting
 
 
 def near_own_best(trial: TrialHistory, noise_k: float, reports: int) -> str | None:
@@ -39,6 +40,13 @@ def near_own_best(trial: TrialHistory, noise_k: float, reports: int) -> str | No
     )
 
 
+def leader_share_setting() -> float:
+    """The ``leader_share`` setting of each indicator that :func:`leads_peers` guards."""
+    return setting(  # type: ignore[no-any-return]
+        0.1, ge=0, le=1, help="no stop while at most this share of other trials beat its best; 0 = off"
+    )
+
+
 def leads_peers(trial: TrialHistory, leader_share: float) -> str | None:
     """The leader guard: why the trial's best metric so far counts as one of its search's best, or ``None``.
 
@@ -53,14 +61,11 @@ def leads_peers(trial: TrialHistory, leader_share: float) -> str | None:
     metric = trial.finite_series(DEFAULT)
     if leader_share == 0 or trial.peer_metrics is None or metric.size == 0:
         return None
-    peer_bests = trial.peer_metrics.bests(trial.direction, excluding=trial.trial)
-    if len(peer_bests) < math.ceil(1 / leader_share):
-        return None
     best = float(min(metric, key=trial.direction.score))
-    better = sum(trial.direction.better(peer_best, best) for peer_best in peer_bests)
-    if better > leader_share * len(peer_bests):
+    better, others = trial.peer_metrics.standing(best, excluding=trial.trial)
+    if others < math.ceil(1 / leader_share) or better > leader_share * others:
         return None
     return (
-        f"its best default {best:.4g} so far is beaten by the best of {better} of the {len(peer_bests)} "
-        f"other trials (share {better / len(peer_bests):.2f} <= leader_share {leader_share:g})"
+        f"its best default {best:.4g} so far is beaten by the best of {better} of the {others} "
+        f"other trials (share {better / others:.2f} <= leader_share {leader_share:g})"
     )

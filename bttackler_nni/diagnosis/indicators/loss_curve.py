@@ -17,7 +17,7 @@ from ...record import TRAIN_LOSS, VAL_LOSS
 from ..history import TrialHistory
 from ..settings import Stage, setting
 from .base import Firing, Indicator, IndicatorSettings, Kind
-from .guards import leads_peers, near_own_best
+from .guards import leader_share_setting, leads_peers, near_own_best
 
 
 def _least_squares_slope(values: np.ndarray) -> float:
@@ -83,9 +83,7 @@ class UnexpectedLossChanges(Indicator):
         noise_k: float = setting(
             4.0, ge=0, help="no stop while the metric is within noise_k x its noise of its best; 0 = off"
         )
-        leader_share: float = setting(
-            0.1, ge=0, le=1, help="no stop while at most this share of other trials beat its best; 0 = off"
-        )
+        leader_share: float = leader_share_setting()
 
     settings: Settings
 
@@ -146,9 +144,7 @@ class NoMoreGain(Indicator):
         noise_k: float = setting(
             4.0, ge=0, help="no stop while the metric is within noise_k x its noise of its best; 0 = off"
         )
-        leader_share: float = setting(
-            0.1, ge=0, le=1, help="no stop while at most this share of other trials beat its best; 0 = off"
-        )
+        leader_share: float = leader_share_setting()
 
     settings: Settings
 

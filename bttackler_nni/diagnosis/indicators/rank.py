@@ -21,7 +21,7 @@ from ..history import TrialHistory
 from ..peers import PeerValues
 from ..settings import setting
 from .base import Firing, Indicator, IndicatorSettings, Kind
-from .guards import leads_peers
+from .guards import leader_share_setting, leads_peers
 
 
 class RankedBelowPeers(Indicator):
@@ -81,9 +81,7 @@ class RankedBelowPeers(Indicator):
         veto_drop: float = setting(
             0.1, gt=0, help="relative train-loss drop over veto_window epochs that vetoes a stop"
         )
-        leader_share: float = setting(
-            0.1, ge=0, le=1, help="no stop while at most this share of other trials beat its best; 0 = off"
-        )
+        leader_share: float = leader_share_setting()
 
     settings: Settings
 
