@@ -218,6 +218,22 @@ def _bank_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bank_merge(args: argparse.Namespace) -> int:
+    from ..evaluation.bank_pool import POOL_COMMAND, merge_banks
+    from ..evaluation.bank_recording import describe_bank
+    from ..evaluation.banks import read_bank, write_bank
+
+    out = Path(args.out)
+    if any(Path(path).resolve() == out.resolve() for path in args.bank):
+        raise BankError(f"{out}: --out is one of the banks to merge; write the pool to a new file")
+    command = f"{POOL_COMMAND} {shlex.join([*args.bank, '--out', args.out])}"
+    pool = merge_banks([read_bank(path) for path in args.bank], command)
+    write_bank(pool, out)
+    print(describe_bank(read_bank(out)))
+    print(f"wrote {out}")
+    return 0
+
+
 def _simulate(args: argparse.Namespace) -> int:
     from ..evaluation.arms import resolve_arm
     from ..evaluation.banks import read_bank
@@ -376,6 +392,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     show.add_argument("bank", nargs="+")
     show.set_defaults(handler=_bank_show)
+    merge = bank_commands.add_parser(
+        "merge",
+        help="pool banks of one task and setting (e.g. recorded with different tuner seeds) into one bank",
+    )
+    merge.add_argument("bank", nargs="+", help="the banks to pool, e.g. benchmarks/banks/ex96trans*.jsonl")
+    merge.add_argument(
+        "--out", required=True, help="the pool's bank file to write, e.g. ex96trans_pool.jsonl"
+    )
+    merge.set_defaults(handler=_bank_merge)
 
     simulation = commands.add_parser(
         "simulate", help="replay a bank as many simulated HPO runs and compare early-stopping rules"
