@@ -1,8 +1,10 @@
 """The markdown tables of benchmarks/results/simulate/policy/README.md, from the simulate.json files
 that benchmarks/simulate_policy.sh writes: one table per bank and sampling, one row per arm and
-start-up cost.
+start-up cost; with ``--pools``, those of benchmarks/results/simulate/pools/README.md, which
+benchmarks/simulate_pools.sh writes.
 
     python benchmarks/policy_tables.py [--sampling iid] > tables.md
+    python benchmarks/policy_tables.py --pools [--targets]
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parent / "results" / "simulate" / "policy"
+SIMULATED = Path(__file__).resolve().parent / "results" / "simulate"
 ARMS = ("none", "paper", "default", "medianstop", "curvefitting")
 STARTUPS = (("measured", "measured"), ("0", "none"))
 
@@ -30,7 +32,12 @@ def row(cells: Sequence[str]) -> str:
     return "|" + "|".join(f" {text} " if text else " " for text in cells) + "|"
 
 
-def table(bank: str, sampling: str) -> str:
+def folder_of(root: Path, bank: str, prefix: str, sampling: str, startup: str) -> Path:
+    """Where one simulation's simulate.json lies: ``<root>/<bank>/<prefix><sampling>-startup-<startup>``."""
+    return root / bank / f"{prefix}{sampling}-startup-{startup}" / "simulate.json"
+
+
+def table(root: Path, prefix: str, bank: str, sampling: str) -> str:
     # the compared arms' metric columns; only i.i.d. draws repeat a trace within a run
     metrics = {"top10hr_mean": "Top10HR"}
     if sampling == "iid":
@@ -39,7 +46,7 @@ def table(bank: str, sampling: str) -> str:
     header = ("arm", "start-up", "stopped", "trials within budget", *metrics.values(), "never reached")
     lines = [row(header), "|---" * len(header) + "|"]
     for folder, label in STARTUPS:
-        path = RESULTS / bank / f"{sampling}-startup-{folder}" / "simulate.json"
+        path = folder_of(root, bank, prefix, sampling, folder)
         if not path.exists():
             continue
         data = json.loads(path.read_text())
@@ -66,7 +73,7 @@ def table(bank: str, sampling: str) -> str:
     return "\n".join(lines)
 
 
-def targets() -> str:
+def targets(root: Path, prefix: str) -> str:
     """Issue 9's targets for the default, one row per bank, sampling and start-up.
 
     Beside them, Top10HR with each trace counted once (equal to Top10HR with halves draws, where no
@@ -83,10 +90,10 @@ def targets() -> str:
         "ahead on Top10HR, each trace once",
     )
     lines = [row(header), "|---" * len(header) + "|"]
-    for bank in sorted(p.name for p in RESULTS.iterdir() if p.is_dir()):
+    for bank in sorted(p.name for p in root.iterdir() if p.is_dir()):
         for sampling in ("iid", "halves"):
             for folder, label in STARTUPS:
-                path = RESULTS / bank / f"{sampling}-startup-{folder}" / "simulate.json"
+                path = folder_of(root, bank, prefix, sampling, folder)
                 if not path.exists():
                     continue
                 arms = {arm["arm"]: arm for arm in json.loads(path.read_text())["arms"]}
@@ -127,13 +134,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sampling", nargs="+", default=["iid", "halves"])
     parser.add_argument("--targets", action="store_true", help="the issue's targets table instead")
+    parser.add_argument("--pools", action="store_true", help="the pools' simulations (simulate_pools.sh)")
     args = parser.parse_args()
+    root, prefix = (SIMULATED / "pools", "short-") if args.pools else (SIMULATED / "policy", "")
     if args.targets:
-        print(targets())
+        print(targets(root, prefix))
         return
-    for bank in sorted(p.name for p in RESULTS.iterdir() if p.is_dir()):
+    for bank in sorted(p.name for p in root.iterdir() if p.is_dir()):
         for sampling in args.sampling:
-            print(f"**{bank}, {sampling} draws**\n\n{table(bank, sampling)}\n")
+            print(f"**{bank}, {sampling} draws**\n\n{table(root, prefix, bank, sampling)}\n")
 
 
 if __name__ == "__main__":

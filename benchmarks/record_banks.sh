@@ -91,6 +91,10 @@ cifar10cnn_e20_holdout4() { cifar10cnn_e20 cifar10cnn_e20_holdout4 29; }
 # cifar10cnn_e20_holdout4) was tried: tuner seed 37, the same size, to judge that round.
 cifar10cnn_e20_holdout5() { cifar10cnn_e20 cifar10cnn_e20_holdout5 37; }
 
+# A sixth, Ex96Trans again (tuner seed 43, the same size as the other fresh ones), recorded on
+# 2026-12-05 while a fifth round was explored on pools of the banks above (it kept nothing).
+ex96trans_holdout6() { exchange_rate ex96trans_holdout6 60 43; }
+
 # Full-length GPU banks (issue 9: the paper's 20 epochs, on the whole CIFAR-10 subset, 12,000
 # training and 3,000 validation images; 8 trials share one GPU, as in the Random searches of the
 # original Medianstop comparison), recorded without nnictl so that a GPU machine that takes only
