@@ -16,6 +16,8 @@
 
 from __future__ import annotations
 
+import copy
+import functools
 import hashlib
 import json
 import logging
@@ -104,12 +106,15 @@ class CurveCache:
 
     NNI's ``CurveModel.predict`` fits twelve curve families and runs a small MCMC in pure Python:
     1-3 s per call here, and a simulation asks the same question (this bank trial's first k
-    reports) again in every seed. Each question's MCMC runs on numpy's generator seeded from the
-    question itself (:func:`_question_seed`), so its answer is the same whenever and in whatever
-    order it is asked: the cache only saves time, and a simulation gives the same numbers with a
-    full, partial or empty cache. Answers are kept for the whole simulation and, when the bank is a
-    file, in ``<bank file>.curves`` (JSON lines, each with its seed; lines without the right seed,
-    such as those written before seeding, are computed again) next to it for later ones. The
+    reports) again in every seed. Each question is answered as in a fresh process: its MCMC runs on
+    numpy's generator seeded from the question itself (:func:`_question_seed`), and NNI's fitted
+    curve parameters, which live in a module-level dict and are kept from the previous question
+    whenever a family fails to fit, start from NNI's initial values (:func:`_fresh_curve_parameters`).
+    So its answer is the same whenever and in whatever order it is asked: the cache only saves
+    time, and a simulation gives the same numbers with a full, partial or empty cache. Answers are
+    kept for the whole simulation and, when the bank is a file, in ``<bank file>.curves`` (JSON
+    lines, each with its seed; lines without the right seed, such as those written before seeding
+    or before the parameters were reset, are computed again) next to it for later ones. The
     assessor's own logic (start step, gap, threshold, its best-so-far) runs unchanged.
     """
 
@@ -136,7 +141,7 @@ class CurveCache:
             from nni.algorithms.hpo.curvefitting_assessor.model_factory import CurveModel
 
             seed = _question_seed(key)
-            with _numpy_seeded(seed):
+            with _numpy_seeded(seed), _fresh_curve_parameters():
                 prediction = CurveModel(target_pos).predict(list(history))
             self.predictions[key] = None if prediction is None else float(prediction)
             self.computed += 1
@@ -147,10 +152,41 @@ class CurveCache:
         return self.predictions[key]
 
 
+#: Names how cached answers were computed (in every seed, so older cache lines fail the seed check):
+#: 2 = with NNI's curve parameters reset before each question.
+_CURVE_ANSWERS = "curves-2"
+
+
 def _question_seed(key: str) -> int:
     """A seed for numpy's generator taken from a curve question's key (stable across runs and
     machines, unlike Python's ``hash``)."""
-    return int.from_bytes(hashlib.sha256(key.encode("utf-8")).digest()[:4], "little")
+    digest = hashlib.sha256(f"{_CURVE_ANSWERS}:{key}".encode()).digest()
+    return int.from_bytes(digest[:4], "little")
+
+
+@functools.cache
+def _initial_curve_parameters() -> dict[str, list[float]]:
+    """NNI's starting values of each curve family's parameters, as its module sets them on import
+    (taken on the first question, before any prediction in this process has changed them)."""
+    from nni.algorithms.hpo.curvefitting_assessor import curvefunctions
+
+    return copy.deepcopy(curvefunctions.model_para)
+
+
+@contextmanager
+def _fresh_curve_parameters() -> Iterator[None]:
+    """NNI's curve parameters set back to their initial values for one question.
+
+    ``CurveModel.fit_theta`` writes each family's fitted parameters into the module-level
+    ``model_para`` and, when a family's fit fails, silently keeps the previous question's; the
+    prediction then depends on which trial was assessed before (measured on a 20-epoch bank: the
+    same history predicted 0.085 alone, and None, 0.082, 0.084, 0.087 or 0.108 after another one).
+    """
+    from nni.algorithms.hpo.curvefitting_assessor import curvefunctions
+
+    for family, values in _initial_curve_parameters().items():
+        curvefunctions.model_para[family][:] = values
+    yield
 
 
 @contextmanager
