@@ -11,21 +11,11 @@
 #   SEEDS=20 benchmarks/simulate_policy.sh digits
 set -euo pipefail
 cd "$(dirname "$0")/.."
-SEEDS=${SEEDS:-50}
+# shellcheck source=benchmarks/simulate_bank.sh
+source benchmarks/simulate_bank.sh
 # no arguments: every bank in benchmarks/banks
 [ $# -gt 0 ] || set -- $(cd benchmarks/banks && ls -- *.jsonl | sed 's/\.jsonl$//')
 for bank in "$@"; do
   [ -f "benchmarks/banks/$bank.jsonl" ] || { echo "no bank $bank; skipped"; continue; }
-  policies="benchmarks/policies/paper.yml default medianstop"
-  grep -q '"direction": "maximize"' <(head -1 "benchmarks/banks/$bank.jsonl") && policies="$policies curvefitting"
-  for sampling in iid halves; do
-    for startup in measured 0; do
-      out=benchmarks/results/simulate/policy/$bank/$sampling-startup-$startup
-      mkdir -p "$out"
-      command="bttackler simulate benchmarks/banks/$bank.jsonl --policy $policies --seeds $SEEDS"
-      command="$command --budget-frac 0.5 --concurrency 8 --sampling $sampling --out $out"
-      [ "$startup" = measured ] || command="$command --startup $startup"
-      { echo "# $command"; nice -n "${NICE:-10}" $command; } 2>&1 | tee "$out/output.txt"
-    done
-  done
+  simulate_bank "benchmarks/banks/$bank.jsonl" "benchmarks/results/simulate/policy/$bank/" 0.5 0.5
 done

@@ -15,7 +15,8 @@
 #   benchmarks/simulate_pools.sh ex96trans_pool   # one pool
 set -euo pipefail
 cd "$(dirname "$0")/.."
-SEEDS=${SEEDS:-50}
+# shellcheck source=benchmarks/simulate_bank.sh
+source benchmarks/simulate_bank.sh
 declare -A POOLS=(
   [digits_pool]="digits digits_holdout digits_holdout2 digits_holdout3"
   [cifar10cnn_pool]="cifar10cnn_holdout cifar10cnn_holdout2 cifar10cnn_holdout3"
@@ -29,18 +30,7 @@ for pool in "$@"; do
   bank=benchmarks/banks/pools/$pool.jsonl
   bttackler bank merge $(for name in ${POOLS[$pool]}; do echo "benchmarks/banks/$name.jsonl"; done) --out "$bank"
   size=$(($(wc -l <"$bank") - 1))
-  policies="benchmarks/policies/paper.yml default medianstop"
-  grep -q '"direction": "maximize"' <(head -1 "$bank") && policies="$policies curvefitting"
-  for sampling in iid halves; do
-    trials=30; [ "$sampling" = iid ] || trials=60
-    frac=$(python3 -c "print(round($trials / $size, 4))")
-    for startup in measured 0; do
-      out=benchmarks/results/simulate/pools/$pool/short-$sampling-startup-$startup
-      mkdir -p "$out"
-      command="bttackler simulate $bank --policy $policies --seeds $SEEDS"
-      command="$command --budget-frac $frac --concurrency 8 --sampling $sampling --out $out"
-      [ "$startup" = measured ] || command="$command --startup $startup"
-      { echo "# $command"; nice -n "${NICE:-10}" $command; } 2>&1 | tee "$out/output.txt"
-    done
-  done
+  # i.i.d.: 30 trials' time out of the pool; halves: 30 out of a half
+  simulate_bank "$bank" "benchmarks/results/simulate/pools/$pool/short-" \
+    "$(python3 -c "print(round(30 / $size, 4))")" "$(python3 -c "print(round(60 / $size, 4))")"
 done

@@ -109,7 +109,7 @@ class CurveCache:
     reports) again in every seed. Each question is answered as in a fresh process: its MCMC runs on
     numpy's generator seeded from the question itself (:func:`_question_seed`), and NNI's fitted
     curve parameters, which live in a module-level dict and are kept from the previous question
-    whenever a family fails to fit, start from NNI's initial values (:func:`_fresh_curve_parameters`).
+    whenever a family fails to fit, start from NNI's initial values (:func:`_reset_curve_parameters`).
     So its answer is the same whenever and in whatever order it is asked: the cache only saves
     time, and a simulation gives the same numbers with a full, partial or empty cache. Answers are
     kept for the whole simulation and, when the bank is a file, in ``<bank file>.curves`` (JSON
@@ -141,7 +141,8 @@ class CurveCache:
             from nni.algorithms.hpo.curvefitting_assessor.model_factory import CurveModel
 
             seed = _question_seed(key)
-            with _numpy_seeded(seed), _fresh_curve_parameters():
+            _reset_curve_parameters()
+            with _numpy_seeded(seed):
                 prediction = CurveModel(target_pos).predict(list(history))
             self.predictions[key] = None if prediction is None else float(prediction)
             self.computed += 1
@@ -173,9 +174,8 @@ def _initial_curve_parameters() -> dict[str, list[float]]:
     return copy.deepcopy(curvefunctions.model_para)
 
 
-@contextmanager
-def _fresh_curve_parameters() -> Iterator[None]:
-    """NNI's curve parameters set back to their initial values for one question.
+def _reset_curve_parameters() -> None:
+    """NNI's curve parameters set back to their initial values, before a question.
 
     ``CurveModel.fit_theta`` writes each family's fitted parameters into the module-level
     ``model_para`` and, when a family's fit fails, silently keeps the previous question's; the
@@ -186,7 +186,6 @@ def _fresh_curve_parameters() -> Iterator[None]:
 
     for family, values in _initial_curve_parameters().items():
         curvefunctions.model_para[family][:] = values
-    yield
 
 
 @contextmanager
