@@ -95,6 +95,12 @@ cifar10cnn_e20_holdout5() { cifar10cnn_e20 cifar10cnn_e20_holdout5 37; }
 # 2026-12-05 while a fifth round was explored on pools of the banks above (it kept nothing).
 ex96trans_holdout6() { exchange_rate ex96trans_holdout6 60 43; }
 
+# A seventh and eighth, Cifar10LSTM in cifar10lstm_holdout's setting (10 epochs, 8% of the subset:
+# 240 validation images; tuner seeds 47 and 53), recorded on 2026-12-05 during a sixth round that
+# kept nothing, so that Cifar10LSTM has a pool too (benchmarks/simulate_pools.sh). Recorded two at a time.
+cifar10lstm_holdout7() { cifar10 cifar10lstm cifar10lstm_holdout7 10 0.08 60 47; }
+cifar10lstm_holdout8() { cifar10 cifar10lstm cifar10lstm_holdout8 10 0.08 60 53; }
+
 # Full-length GPU banks (issue 9: the paper's 20 epochs, on the whole CIFAR-10 subset, 12,000
 # training and 3,000 validation images; 8 trials share one GPU, as in the Random searches of the
 # original Medianstop comparison), recorded without nnictl so that a GPU machine that takes only
