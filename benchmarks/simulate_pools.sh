@@ -21,9 +21,10 @@ declare -A POOLS=(
   [digits_pool]="digits digits_holdout digits_holdout2 digits_holdout3"
   [cifar10cnn_pool]="cifar10cnn_holdout cifar10cnn_holdout2 cifar10cnn_holdout3"
   [cifar10cnn_e20_pool]="cifar10cnn_e20_holdout4 cifar10cnn_e20_holdout5"
+  [cifar10lstm_pool]="cifar10lstm_holdout cifar10lstm_holdout7 cifar10lstm_holdout8"
   [ex96trans_pool]="ex96trans ex96trans_holdout ex96trans_holdout2 ex96trans_holdout3 ex96trans_holdout6"
 )
-[ $# -gt 0 ] || set -- digits_pool cifar10cnn_pool cifar10cnn_e20_pool ex96trans_pool
+[ $# -gt 0 ] || set -- digits_pool cifar10cnn_pool cifar10cnn_e20_pool cifar10lstm_pool ex96trans_pool
 mkdir -p benchmarks/banks/pools
 for pool in "$@"; do
   [ -n "${POOLS[$pool]:-}" ] || { echo "no pool $pool (known: ${!POOLS[*]})"; exit 2; }
