@@ -22,6 +22,8 @@ Record layout (all keys optional except ``default``)::
                                   # (only when the Reporter calibrated it)
       "epoch_seconds": 2.4,       # wall time of the epoch: since the previous record (the first: since
                                   # the Reporter was created), training and evaluation included
+      "startup_seconds": 3.1,     # first record only: from the trial process's start to the Reporter's
+                                  # creation (imports, data, model), what a stop cannot save
       "layers": {"names": [...], "grad": [...], "zero_share": [...]},   # g[l], z[l], forward order
       "activations": {"names": [...], "dead_share": [...]},             # a[l]
       "trial": {"parameter_id": 7},   # the NNI parameter id this trial really received
@@ -56,6 +58,7 @@ SAMPLED_BATCHES = "sampled_batches"
 SAMPLE_EVERY = "sample_every"
 OVERHEAD_SHARE = "overhead_share"
 EPOCH_SECONDS = "epoch_seconds"
+STARTUP_SECONDS = "startup_seconds"
 TRIAL = "trial"
 PARAMETER_ID = "parameter_id"
 LAYERS = "layers"
@@ -115,6 +118,8 @@ class EpochRecord:
     dead_activation_share: float | None = None
     sample_every: int | None = None
     overhead_share: float | None = None
+    epoch_seconds: float | None = None
+    startup_seconds: float | None = None
 
     def layer_name(self, index: int) -> str:
         """A layer's name for messages, or ``layer <index>`` when names were not sent."""
@@ -171,7 +176,8 @@ def parse_record(raw: Any) -> tuple[EpochRecord, list[str]]:
     fields[MAX_EPOCHS] = _read_count(raw, MAX_EPOCHS, problems, minimum=1)
     fields[NONFINITE] = _read_flag(raw, NONFINITE, problems)
     fields[SAMPLE_EVERY] = _read_count(raw, SAMPLE_EVERY, problems, minimum=1)
-    fields[OVERHEAD_SHARE] = _read_number(raw, OVERHEAD_SHARE, problems, _NON_NEGATIVE)
+    for key in (OVERHEAD_SHARE, EPOCH_SECONDS, STARTUP_SECONDS):
+        fields[key] = _read_number(raw, key, problems, _NON_NEGATIVE)
     scalars = {key: _read_number(raw, key, problems, _SCALAR_RANGES[key]) for key in _SCALAR_STAT_KEYS}
 
     layers = _read_group(raw, LAYERS, (GRAD, ZERO_SHARE), problems)

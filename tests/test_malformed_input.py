@@ -46,6 +46,8 @@ record_keys = st.sampled_from(
         "nonfinite",
         "sample_every",
         "overhead_share",
+        "epoch_seconds",
+        "startup_seconds",
         "layers",
         "activations",
     ]

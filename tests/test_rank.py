@@ -12,7 +12,7 @@ from bttackler_nni.diagnosis.direction import Direction
 from bttackler_nni.diagnosis.engine import Diagnoser, Verdict
 from bttackler_nni.diagnosis.history import TrialHistory
 from bttackler_nni.diagnosis.indicators import Kind, RankedBelowPeers
-from bttackler_nni.diagnosis.peers import PeerValues
+from bttackler_nni.diagnosis.peers import PeerValues, TrialTimes
 from bttackler_nni.evaluation.summary import explain_trial, summarize
 from bttackler_nni.experiments.store import Experiment, Trial
 from bttackler_nni.record import parse_record
@@ -139,6 +139,68 @@ def test_rnk_needs_min_finished_peers_that_reached_the_trials_last_epoch():
     assert not any(v.stop for v in run(diagnoser, "behind", slow(0.1)))  # finished now, the fifth
     verdict = run(diagnoser, "next", slow(0.1))[-1]
     assert verdict.stop and "the 5 peers that reached epoch 19 rank at epoch 0" in verdict.reason.rule
+
+
+def test_trial_times_weigh_the_epochs_a_stop_saves_against_start_up_and_all_epochs():
+    times = TrialTimes()
+    assert times.saving_share(0, 10) is None and times.timed_trials() == 0
+    for epoch_seconds in (1.0, 3.0):
+        times.add("a", epoch_seconds, 4.0 if epoch_seconds == 1.0 else None)  # mean 2 s, start-up 4 s
+    times.add("b", 2.0, 6.0)
+    times.add("b", float("nan"), float("inf"))  # never counted
+    times.add("c", 50.0, None)  # no start-up: not timed
+    assert times.timed_trials() == 2
+    # medians: 2 s per epoch, 5 s start-up; after epoch 0, 9 of 10 epochs remain: 18 / (5 + 20)
+    assert times.saving_share(0, 10) == pytest.approx(18 / 25)
+    assert times.saving_share(9, 10) == 0 and times.saving_share(12, 10) == 0
+    times.add("c", None, 0.0)
+    assert times.timed_trials() == 3 and times.saving_share(0, 10) == pytest.approx(9 * 2 / (4 + 20))
+
+
+def timed(history: list[dict], startup: float, epoch_seconds: float = 1.0) -> list[dict]:
+    """``history`` as a Reporter times it: seconds per epoch, the start-up in the first record."""
+    return [
+        {**r, "epoch_seconds": epoch_seconds, **({"startup_seconds": startup} if r["epoch"] == 0 else {})}
+        for r in history
+    ]
+
+
+def unfinished_peers(config: AssessorConfig, startup: float) -> Diagnoser:
+    """Ten timed peers that stopped reporting at epoch 11 of 20: no finished peer shows rank agreement."""
+    diagnoser = Diagnoser(config)
+    for i, level in enumerate(PEER_LEVELS):
+        assert not run(diagnoser, f"peer{i}", timed(slow(level, epochs=12), startup))[-1].stop
+    return diagnoser
+
+
+def test_rnk_fires_without_rank_agreement_where_a_stop_saves_at_least_min_saving():
+    gate = AssessorConfig(indicators={"RNK": {"min_saving": 0.6}})
+    # 1 s epochs, 2 s start-up: a stop after epoch 0 saves 19 of 22 s.
+    verdict = run(unfinished_peers(gate, startup=2.0), "behind", timed(slow(0.6), 2.0))[-1]
+    assert verdict.stop and verdict.epoch == 0 and verdict.reason.indicator == "RNK"
+    assert verdict.reason.rule.endswith(
+        "; a stop at epoch 0 saves 86% of a trial's cost (remaining epochs against start-up plus all "
+        "epochs, medians of 10 trials; min_saving 60%)"
+    )
+    # From epoch 1 only: 18 of 22 s.
+    later = AssessorConfig(indicators={"RNK": {"min_saving": 0.6, "saving_first_epoch": 1}})
+    verdict = run(unfinished_peers(later, startup=2.0), "behind", timed(slow(0.6), 2.0))[-1]
+    assert verdict.stop and verdict.epoch == 1 and "saves 82%" in verdict.reason.rule
+    # A 30 s start-up: a stop saves at most 19 of 50 s, and RNK waits for finished peers.
+    slow_start = run(unfinished_peers(gate, startup=30.0), "behind", timed(slow(0.6), 30.0))
+    assert not any(v.stop for v in slow_start)
+
+
+def test_the_saving_gate_needs_min_peers_timed_trials_and_is_off_at_one():
+    gate = AssessorConfig(indicators={"RNK": {"min_saving": 0.6, "min_peers": 5}})
+    diagnoser = Diagnoser(gate)
+    for i, level in enumerate(PEER_LEVELS):  # untimed peers (no start-up sent): the share is unknown
+        assert not run(diagnoser, f"peer{i}", slow(level, epochs=12))[-1].stop
+    assert not any(v.stop for v in run(diagnoser, "behind", timed(slow(0.6), 2.0)))
+    off = AssessorConfig(indicators={"RNK": {"min_saving": 1}})
+    assert not any(v.stop for v in run(unfinished_peers(off, 0.0), "behind", timed(slow(0.6), 0.0)))
+    with pytest.raises(ConfigError, match="min_saving"):
+        AssessorConfig(indicators={"RNK": {"min_saving": 1.5}})
 
 
 def test_rank_agreement_is_spearmans_correlation_with_ties_sharing_their_mean_rank():

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -15,6 +17,7 @@ from torch import nn
 import bttackler_nni.trial.gradients as gradient_monitor
 import bttackler_nni.trial.reporter as reporter_module
 from bttackler_nni import Reporter
+from bttackler_nni.record import parse_record
 from bttackler_nni.trial.layers import find_weight_layers
 
 
@@ -301,6 +304,45 @@ def test_epoch_seconds_measure_each_epoch_from_the_previous_record(monkeypatch):
     reporter = Reporter(mlp(1), max_epochs=2)
     first, second = (reporter.end_epoch(train_loss=0.5) for _ in range(2))
     assert (first["epoch_seconds"], second["epoch_seconds"]) == (3.5, 0.5)
+
+
+def test_the_first_record_carries_the_seconds_from_the_process_start_to_the_reporter():
+    # A fresh process that spends at least 1.5 s (imports, then a sleep) before its Reporter exists.
+    script = (
+        "import json, sys, time\n"
+        "started = time.time()\n"
+        "time.sleep(1.5)\n"
+        "import torch\n"
+        "from bttackler_nni import Reporter\n"
+        "reporter = Reporter(torch.nn.Linear(2, 1), max_epochs=2)\n"
+        "records = [reporter.end_epoch(train_loss=0.5) for _ in range(2)]\n"
+        "print(json.dumps([time.time() - started, *[r.get('startup_seconds') for r in records]]))\n"
+    )
+    command = [sys.executable, "-c", script]
+    out = subprocess.run(command, capture_output=True, text=True, check=True, timeout=120)
+    since_script, first, second = json.loads(out.stdout.splitlines()[-1])
+    assert 1.5 <= first <= since_script + 5.0  # the interpreter's own start-up comes before the script
+    assert second is None
+
+
+@pytest.mark.parametrize("key", ["epoch_seconds", "startup_seconds"])
+def test_the_seconds_round_trip_through_the_record_and_bad_ones_are_named(key):
+    sent = Reporter(mlp(1), max_epochs=2).end_epoch(train_loss=0.5)
+    parsed, problems = parse_record(sent)
+    assert problems == [] and getattr(parsed, key) == pytest.approx(sent[key])
+    for bad in (-1.0, "3 s"):
+        parsed, problems = parse_record({**sent, key: bad})
+        assert getattr(parsed, key) is None and parsed.train_loss == 0.5
+        assert len(problems) == 1 and problems[0].startswith(key)
+
+
+def test_without_a_process_start_time_the_record_simply_lacks_the_start_up(monkeypatch):
+    def unknown(*_):
+        raise reporter_module.psutil.AccessDenied()
+
+    monkeypatch.setattr(reporter_module.psutil, "Process", unknown)
+    record = Reporter(mlp(1), max_epochs=2).end_epoch(train_loss=0.5)
+    assert "startup_seconds" not in record and record["default"] == 0.5
 
 
 def test_works_outside_an_experiment_through_nni_standalone_mode():

@@ -99,6 +99,18 @@ def test_a_stop_frees_the_worker_at_the_end_of_that_epoch_and_counts_its_last_re
     assert ("end", "0:bad", False) in policy.calls and ("end", "1:good", True) in policy.calls
 
 
+def test_the_first_replayed_report_carries_the_start_up_the_run_charges():
+    seen = []
+    policy = Log(lambda trial, history: seen.append([dict(r) for r in history]) or False)
+    original = trial("t", [0.5, 0.6], startup_seconds=99.0)  # in every record, to see which one changes
+    run(bank(original), Draws([0]), policy, concurrency=1, startup=3.5)
+    assert [r["startup_seconds"] for r in seen[-1]] == [3.5, 99.0]  # only the first report is the run's
+    assert {k: v for k, v in seen[-1][0].items() if k != "startup_seconds"} == {
+        k: v for k, v in original.epochs[0].record.items() if k != "startup_seconds"
+    }
+    assert original.epochs[0].record["startup_seconds"] == 99.0  # the bank itself is left as recorded
+
+
 def test_the_budget_cuts_the_run_and_only_ended_trials_count():
     result = run(bank(GOOD), Draws([0, 0, 0, 0]), NoStop(), concurrency=1, budget=7.5)
     # Trials end at 3 and 6; the third is at its second epoch (reported at 7) when the budget ends.

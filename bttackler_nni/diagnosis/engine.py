@@ -15,7 +15,7 @@ from ..record import EpochRecord, parse_record
 from .config import AssessorConfig
 from .history import TrialHistory
 from .indicators import Firing, Kind
-from .peers import PeerValues, Protection
+from .peers import PeerValues, Protection, TrialTimes
 from .verdict import Verdict
 
 MAX_HISTORY = 10_000
@@ -50,6 +50,7 @@ class Diagnoser:
             self.config.min_peers, self.config.protect_percentile, self.config.sticky_protection
         )
         self._peer_metrics = PeerValues(self.config.direction)
+        self._trial_times = TrialTimes()
         self._stopped: dict[str, Verdict] = {}
         self._trials: dict[str, _TrialState] = {}
 
@@ -94,6 +95,7 @@ class Diagnoser:
             self.config.direction,
             self._peer_metrics,
             trial,
+            self._trial_times,
         )
         latest, epoch = trial_history.latest, trial_history.epoch
         protected = self._protection.update(trial, epoch, latest.train_loss)
@@ -116,6 +118,7 @@ class Diagnoser:
                 if state.streaks[indicator.id] >= self.config.patience:
                     reasons.append(firing)
         self._peer_metrics.add(trial, epoch, latest.default)
+        self._trial_times.add(trial, latest.epoch_seconds, latest.startup_seconds)
 
         verdict = Verdict(
             trial=trial,

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..record import DEFAULT, EpochRecord
 from .direction import Direction
-from .peers import PeerValues
+from .peers import PeerValues, TrialTimes
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,8 @@ class TrialHistory:
         peer_metrics: the ``default`` metrics trials reported at each epoch (the trial's own
             latest report not among them), for rules that rank a trial against its peers.
         trial: the trial's id, so that such rules can leave its own earlier reports out.
+        trial_times: what the trials' epochs and start-ups took (the trial's own latest report
+            not among them), for the share of a trial a stop saves.
     """
 
     records: Sequence[EpochRecord]
@@ -31,6 +33,7 @@ class TrialHistory:
     direction: Direction = Direction.MAXIMIZE
     peer_metrics: PeerValues | None = None
     trial: str | None = None
+    trial_times: TrialTimes | None = None
 
     @property
     def latest(self) -> EpochRecord:

@@ -5,6 +5,7 @@ is among the best of its peers at the same epoch is shielded from the indicators
 ``protected``, so the search's best trials are never stopped for looking slow; docs/method.md,
 section 5), and peer metrics (the ``default`` metric), which RNK ranks a trial against once the
 peers show that ranks at that epoch foretell ranks at the end (:meth:`PeerValues.rank_agreement`).
+:class:`TrialTimes` keeps what trials' epochs and start-ups take, for the share of a trial a stop saves.
 """
 
 from __future__ import annotations
@@ -112,6 +113,47 @@ def _ranks(values: np.ndarray) -> np.ndarray:
     _, position, counts = np.unique(values, return_inverse=True, return_counts=True)
     below = np.cumsum(counts) - counts  # how many values are smaller than each distinct value
     return (below + (counts + 1) / 2)[position]
+
+
+class TrialTimes:
+    """What the trials of a task take: seconds per epoch and start-up, from their reports.
+
+    A stop saves a trial's remaining epochs, never its start-up (a new process, imports, data and
+    model, which the next trial pays again), so how much of a trial a stop saves differs from task to
+    task: round 7 of the policy benchmarks measured 0.70-0.85 at the first report of Ex96Trans and
+    of 20-epoch Cifar10CNN, 0.31-0.55 on the shorter tasks. Both are task properties, taken as
+    medians over the trials (a trial's own speed would single out the slow ones, which on some tasks
+    are the best).
+    """
+
+    def __init__(self) -> None:
+        self._epoch_seconds: dict[str, list[float]] = {}  # per trial: [sum of epoch seconds, epochs]
+        self._startup: dict[str, float] = {}
+
+    def add(self, trial: str, epoch_seconds: float | None, startup_seconds: float | None) -> None:
+        """One report's seconds (either may be missing; only finite values count)."""
+        if epoch_seconds is not None and math.isfinite(epoch_seconds):
+            total = self._epoch_seconds.setdefault(trial, [0.0, 0])
+            total[0] += epoch_seconds
+            total[1] += 1
+        if startup_seconds is not None and math.isfinite(startup_seconds):
+            self._startup.setdefault(trial, startup_seconds)
+
+    def timed_trials(self) -> int:
+        """How many trials reported both an epoch's seconds and their start-up."""
+        return len(self._epoch_seconds.keys() & self._startup.keys())
+
+    def saving_share(self, epoch: int, max_epochs: int) -> float | None:
+        """The share of a trial's cost that stopping it after ``epoch`` saves, ``None`` before any trial
+        is timed: remaining epochs x s / (start-up + max_epochs x s), with s the median over trials of
+        their mean epoch seconds and the start-up the median of theirs."""
+        timed = self._epoch_seconds.keys() & self._startup.keys()
+        if not timed:
+            return None
+        seconds = float(np.median([self._epoch_seconds[t][0] / self._epoch_seconds[t][1] for t in timed]))
+        startup = float(np.median([self._startup[t] for t in timed]))
+        cost = startup + max_epochs * seconds
+        return max(0, max_epochs - 1 - epoch) * seconds / cost if cost > 0 else None
 
 
 class Protection:

@@ -24,6 +24,7 @@ from typing import Any
 
 import nni
 import numpy as np
+import psutil
 import torch
 from torch import nn
 
@@ -123,6 +124,7 @@ class Reporter:
         self._stats_enabled = True
         self._last_record: dict[str, Any] | None = None
         self._epoch_started = time.perf_counter()
+        self._startup_seconds = _process_age()
 
     @property
     def monitored_layers(self) -> list[str]:
@@ -176,6 +178,8 @@ class Reporter:
         now = time.perf_counter()
         record[keys.EPOCH_SECONDS] = now - self._epoch_started
         self._epoch_started = now
+        if self._epoch == 0 and self._startup_seconds is not None:
+            record[keys.STARTUP_SECONDS] = self._startup_seconds
         parameter_id = _nni_parameter_id()
         if parameter_id is not None:
             record[keys.TRIAL] = {keys.PARAMETER_ID: parameter_id}
@@ -280,6 +284,19 @@ class Reporter:
 def in_nni_trial() -> bool:
     """Whether this process is a trial that NNI started (else NNI runs in its standalone mode)."""
     return nni.get_experiment_id() != "STANDALONE"
+
+
+def _process_age() -> float | None:
+    """Seconds since this process started (the trial's start-up so far), ``None`` if unknown.
+
+    A stop saves a trial's remaining epochs but never its start-up, so RNK weighs the two
+    (:class:`~bttackler_nni.diagnosis.peers.TrialTimes`).
+    """
+    try:
+        age = time.time() - psutil.Process().create_time()
+    except Exception:  # noqa: BLE001 - a statistic must never break the training loop
+        return None
+    return age if math.isfinite(age) and age >= 0 else None
 
 
 def _nni_parameter_id() -> int | None:

@@ -43,6 +43,14 @@ class RankedBelowPeers(Indicator):
     to task (a 75-image validation accuracy is coarse, an MSE smooth); the finished peers measure it
     on the task at hand instead of a constant guessing it.
 
+    Saving gate: where the finished peers cannot show agreement yet (too few of them, or ranks that
+    disagree), RNK still fires when a stop saves at least ``min_saving`` of a trial's cost (its
+    remaining epochs against its start-up plus all its epochs, :meth:`~..peers.TrialTimes.saving_share`,
+    from at least ``min_peers`` timed trials) and the trial reached epoch ``saving_first_epoch``. A
+    search whose start-up is small next to its epochs gains most from ranking early, and a task's
+    late bloomers then cost least; where start-up dominates, a stop saves little and ranking waits
+    for the check.
+
     Veto: the engine gives the trial more time when no problem indicator fired on the report (its
     gradients and losses look healthy) and :meth:`veto` finds its train loss still falling fast: at
     least ``veto_drop`` (relative) over the last ``veto_window`` epochs; or, with ``leader_share``
@@ -81,6 +89,13 @@ class RankedBelowPeers(Indicator):
         veto_drop: float = setting(
             0.1, gt=0, help="relative train-loss drop over veto_window epochs that vetoes a stop"
         )
+        min_saving: float = setting(
+            1.0,
+            ge=0,
+            le=1,
+            help="fires without rank agreement when a stop saves this share of a trial's cost; 1 = never",
+        )
+        saving_first_epoch: int = setting(0, ge=0, help="first epoch at which the saving gate may fire")
         leader_share: float = leader_share_setting()
 
     settings: Settings
@@ -113,11 +128,27 @@ class RankedBelowPeers(Indicator):
             f"noise_k x its noise ({margin:.3g}) > max_share_better"
         )
         if self.settings.min_finished:
-            agreement = self._rank_agreement(peers, epoch, trial.max_epochs)
+            agreement = self._rank_agreement(peers, epoch, trial.max_epochs) or self._saving(trial)
             if agreement is None:
                 return None
             rule += f"; {agreement}"
         return self.firing(rule, share, self.settings.max_share_better)
+
+    def _saving(self, trial: TrialHistory) -> str | None:
+        """Why a stop is worth it without rank agreement, or ``None`` while it saves too little."""
+        settings, times, epoch = self.settings, trial.trial_times, trial.epoch
+        if times is None or trial.max_epochs is None or epoch < settings.saving_first_epoch:
+            return None
+        if times.timed_trials() < settings.min_peers:
+            return None
+        saving = times.saving_share(epoch, trial.max_epochs)
+        if saving is None or saving < settings.min_saving:
+            return None
+        return (
+            f"a stop at epoch {epoch} saves {saving:.0%} of a trial's cost (remaining epochs against "
+            f"start-up plus all epochs, medians of {times.timed_trials()} trials; min_saving "
+            f"{settings.min_saving:.0%})"
+        )
 
     def _rank_agreement(self, peers: PeerValues, epoch: int, max_epochs: int | None) -> str | None:
         """Why ranks at ``epoch`` can be trusted, or ``None`` while the finished peers do not show it."""
