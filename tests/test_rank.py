@@ -144,16 +144,17 @@ def test_rnk_needs_min_finished_peers_that_reached_the_trials_last_epoch():
 def test_trial_times_weigh_the_epochs_a_stop_saves_against_start_up_and_all_epochs():
     times = TrialTimes()
     assert times.saving_share(0, 10) is None and times.timed_trials() == 0
-    for epoch_seconds in (1.0, 3.0):
-        times.add("a", epoch_seconds, 4.0 if epoch_seconds == 1.0 else None)  # mean 2 s, start-up 4 s
-    times.add("b", 2.0, 6.0)
-    times.add("b", float("nan"), float("inf"))  # never counted
-    times.add("c", 50.0, None)  # no start-up: not timed
+    times.add("a", 0, 1.0, 4.0)
+    times.add("a", 1, 3.0, None)  # mean 2 s, start-up 4 s
+    times.add("a", 1, 30.0, None)  # the same report again: never counted twice
+    times.add("b", 0, 2.0, 6.0)
+    times.add("b", 1, float("nan"), float("inf"))  # never counted
+    times.add("c", 0, 50.0, None)  # no start-up: not timed
     assert times.timed_trials() == 2
     # medians: 2 s per epoch, 5 s start-up; after epoch 0, 9 of 10 epochs remain: 18 / (5 + 20)
     assert times.saving_share(0, 10) == pytest.approx(18 / 25)
     assert times.saving_share(9, 10) == 0 and times.saving_share(12, 10) == 0
-    times.add("c", None, 0.0)
+    times.add("c", 1, None, 0.0)
     assert times.timed_trials() == 3 and times.saving_share(0, 10) == pytest.approx(9 * 2 / (4 + 20))
 
 
@@ -174,7 +175,7 @@ def unfinished_peers(config: AssessorConfig, startup: float) -> Diagnoser:
 
 
 def test_rnk_fires_without_rank_agreement_where_a_stop_saves_at_least_min_saving():
-    gate = AssessorConfig(indicators={"RNK": {"min_saving": 0.6}})
+    gate = AssessorConfig(indicators={"RNK": {"min_saving": 0.6, "saving_first_epoch": 0}})
     # 1 s epochs, 2 s start-up: a stop after epoch 0 saves 19 of 22 s.
     verdict = run(unfinished_peers(gate, startup=2.0), "behind", timed(slow(0.6), 2.0))[-1]
     assert verdict.stop and verdict.epoch == 0 and verdict.reason.indicator == "RNK"
@@ -182,9 +183,8 @@ def test_rnk_fires_without_rank_agreement_where_a_stop_saves_at_least_min_saving
         "; a stop at epoch 0 saves 86% of a trial's cost (remaining epochs against start-up plus all "
         "epochs, medians of 10 trials; min_saving 60%)"
     )
-    # From epoch 1 only: 18 of 22 s.
-    later = AssessorConfig(indicators={"RNK": {"min_saving": 0.6, "saving_first_epoch": 1}})
-    verdict = run(unfinished_peers(later, startup=2.0), "behind", timed(slow(0.6), 2.0))[-1]
+    # The default: 60% from epoch 1 only, where a stop saves 18 of 22 s.
+    verdict = run(unfinished_peers(AssessorConfig(), startup=2.0), "behind", timed(slow(0.6), 2.0))[-1]
     assert verdict.stop and verdict.epoch == 1 and "saves 82%" in verdict.reason.rule
     # A 30 s start-up: a stop saves at most 19 of 50 s, and RNK waits for finished peers.
     slow_start = run(unfinished_peers(gate, startup=30.0), "behind", timed(slow(0.6), 30.0))
@@ -201,6 +201,25 @@ def test_the_saving_gate_needs_min_peers_timed_trials_and_is_off_at_one():
     assert not any(v.stop for v in run(unfinished_peers(off, 0.0), "behind", timed(slow(0.6), 0.0)))
     with pytest.raises(ConfigError, match="min_saving"):
         AssessorConfig(indicators={"RNK": {"min_saving": 1.5}})
+
+
+def test_the_saving_gate_knows_the_tasks_times_again_after_a_restore_from_the_journal():
+    original = Diagnoser()
+    journal = []
+    for i, level in enumerate(PEER_LEVELS):
+        journal.extend(v.to_json() for v in run(original, f"peer{i}", timed(slow(level, epochs=12), 2.0)))
+    assert journal[0]["startup_seconds"] == 2.0 and journal[1]["epoch_seconds"] == 1.0
+    restored = Diagnoser()
+    restored.restore(Verdict.from_json(line) for line in journal)
+    verdict = run(restored, "behind", timed(slow(0.6), 2.0))[-1]
+    assert verdict.stop and verdict.epoch == 1 and "saves 82%" in verdict.reason.rule
+    assert "medians of 11 trials" in verdict.reason.rule  # the ten peers' and its own
+    # A journal without the seconds (written before they were journaled) restores the ranks only.
+    untimed = Diagnoser()
+    untimed.restore(
+        Verdict.from_json({k: v for k, v in line.items() if not k.endswith("_seconds")}) for line in journal
+    )
+    assert not any(v.stop for v in run(untimed, "behind", timed(slow(0.6), 2.0)))
 
 
 def test_rank_agreement_is_spearmans_correlation_with_ties_sharing_their_mean_rank():

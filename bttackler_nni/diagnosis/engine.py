@@ -118,7 +118,7 @@ class Diagnoser:
                 if state.streaks[indicator.id] >= self.config.patience:
                     reasons.append(firing)
         self._peer_metrics.add(trial, epoch, latest.default)
-        self._trial_times.add(trial, latest.epoch_seconds, latest.startup_seconds)
+        self._trial_times.add(trial, epoch, latest.epoch_seconds, latest.startup_seconds)
 
         verdict = Verdict(
             trial=trial,
@@ -132,6 +132,8 @@ class Diagnoser:
             if latest.train_loss is not None and math.isfinite(latest.train_loss)
             else None,
             default=latest.default,
+            epoch_seconds=latest.epoch_seconds,
+            startup_seconds=latest.startup_seconds,
             max_epochs=trial_history.max_epochs,
             problems=tuple(problems),
             notes=tuple(notes),
@@ -156,6 +158,8 @@ class Diagnoser:
             used += 1
             self._protection.restore(verdict.trial, verdict.epoch, verdict.train_loss, verdict.protected)
             self._peer_metrics.add(verdict.trial, verdict.epoch, verdict.default)
+            times = verdict.epoch_seconds, verdict.startup_seconds
+            self._trial_times.add(verdict.trial, verdict.epoch, *times)
             if verdict.stop:
                 self._stopped[verdict.trial] = verdict
         return used

@@ -127,15 +127,13 @@ class TrialTimes:
     """
 
     def __init__(self) -> None:
-        self._epoch_seconds: dict[str, list[float]] = {}  # per trial: [sum of epoch seconds, epochs]
+        self._epoch_seconds: dict[str, dict[int, float]] = {}  # per trial, per epoch
         self._startup: dict[str, float] = {}
 
-    def add(self, trial: str, epoch_seconds: float | None, startup_seconds: float | None) -> None:
-        """One report's seconds (either may be missing; only finite values count)."""
+    def add(self, trial: str, epoch: int, epoch_seconds: float | None, startup_seconds: float | None) -> None:
+        """One report's seconds (either may be missing; only finite values count, the first per epoch)."""
         if epoch_seconds is not None and math.isfinite(epoch_seconds):
-            total = self._epoch_seconds.setdefault(trial, [0.0, 0])
-            total[0] += epoch_seconds
-            total[1] += 1
+            self._epoch_seconds.setdefault(trial, {}).setdefault(epoch, epoch_seconds)
         if startup_seconds is not None and math.isfinite(startup_seconds):
             self._startup.setdefault(trial, startup_seconds)
 
@@ -150,7 +148,7 @@ class TrialTimes:
         timed = self._epoch_seconds.keys() & self._startup.keys()
         if not timed:
             return None
-        seconds = float(np.median([self._epoch_seconds[t][0] / self._epoch_seconds[t][1] for t in timed]))
+        seconds = float(np.median([np.mean(list(self._epoch_seconds[t].values())) for t in timed]))
         startup = float(np.median([self._startup[t] for t in timed]))
         cost = startup + max_epochs * seconds
         return max(0, max_epochs - 1 - epoch) * seconds / cost if cost > 0 else None

@@ -30,6 +30,8 @@ class Verdict:
         protected: whether cross-trial protection shielded the trial on this report.
         train_loss: the report's train loss, when it had a finite one.
         default: the report's ``default`` metric, when it had one.
+        epoch_seconds: the report's epoch seconds, when it had them (RNK's saving gate, on restore).
+        startup_seconds: the trial's start-up, on its first report (the same).
         max_epochs: the trial's planned epochs, when known.
         problems: what was ignored in malformed input.
         notes: what else the diagnosis decided on this report, one sentence each: an indicator
@@ -45,6 +47,8 @@ class Verdict:
     protected: bool = False
     train_loss: float | None = None
     default: float | None = None
+    epoch_seconds: float | None = None
+    startup_seconds: float | None = None
     max_epochs: int | None = None
     problems: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
@@ -89,6 +93,8 @@ class Verdict:
             "train_loss": _json_number(self.train_loss),
             "default": _json_number(self.default),
         }
+        seconds = {"epoch_seconds": self.epoch_seconds, "startup_seconds": self.startup_seconds}
+        data.update((key, _json_number(value)) for key, value in seconds.items() if value is not None)
         if self.reason is not None:
             data.update(
                 indicator=self.reason.indicator,
@@ -136,6 +142,8 @@ class Verdict:
             protected=bool(data.get("protected", False)),
             train_loss=_number_from_json(data.get("train_loss"), "train_loss"),
             default=_number_from_json(data.get("default"), "default"),
+            epoch_seconds=_number_from_json(data.get("epoch_seconds"), "epoch_seconds"),
+            startup_seconds=_number_from_json(data.get("startup_seconds"), "startup_seconds"),
             max_epochs=_count(data, "max_epochs", minimum=1, optional=True),
             problems=tuple(str(p) for p in problems) if isinstance(problems, list) else (),
             notes=tuple(str(n) for n in notes) if isinstance(notes, list) else (),

@@ -90,12 +90,12 @@ class RankedBelowPeers(Indicator):
             0.1, gt=0, help="relative train-loss drop over veto_window epochs that vetoes a stop"
         )
         min_saving: float = setting(
-            1.0,
+            0.6,
             ge=0,
             le=1,
             help="fires without rank agreement when a stop saves this share of a trial's cost; 1 = never",
         )
-        saving_first_epoch: int = setting(0, ge=0, help="first epoch at which the saving gate may fire")
+        saving_first_epoch: int = setting(1, ge=0, help="first epoch at which the saving gate may fire")
         leader_share: float = leader_share_setting()
 
     settings: Settings
