@@ -5,12 +5,14 @@ benchmarks/simulate_pools.sh writes.
 
     python benchmarks/policy_tables.py [--sampling iid] > tables.md
     python benchmarks/policy_tables.py --pools [--targets]
+    python benchmarks/policy_tables.py [--pools] --since COMMIT   # the default then and now
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -126,6 +128,41 @@ def targets(root: Path, prefix: str) -> str:
     return "\n".join(lines)
 
 
+def changes(root: Path, prefix: str, commit: str) -> str:
+    """The default arm's results as committed at ``commit`` and as simulated now, one row per bank,
+    sampling and start-up: what a change of the default moved, from the same simulate.json files."""
+    header = ("bank", "draws", "start-up", "Top10HR then", "now", "TSBA median then", "now")
+    header += ("never then", "now")
+    lines = [row(header), "|---" * len(header) + "|"]
+    for bank in sorted(p.name for p in root.iterdir() if p.is_dir()):
+        for sampling in ("iid", "halves"):
+            for folder, label in STARTUPS:
+                path = folder_of(root, bank, prefix, sampling, folder)
+                if not path.exists():
+                    continue
+                now = _default_arm(path.read_text())
+                then = _default_arm(_committed(path, commit))
+                cells = [bank, sampling, label]
+                for key in ("top10hr_mean", "tsba_median", "never_reached"):
+                    show = str if key == "never_reached" else _number
+                    cells += [show(then[key]) if then else "-", show(now[key])]
+                lines.append(row(cells))
+    return "\n".join(lines)
+
+
+def _committed(path: Path, commit: str) -> str:
+    """``path`` as committed at ``commit``, empty when it was not there."""
+    repository = SIMULATED.parents[2]
+    git = ["git", "-C", str(repository), "show", f"{commit}:{path.resolve().relative_to(repository)}"]
+    shown = subprocess.run(git, capture_output=True, text=True)
+    return shown.stdout if shown.returncode == 0 else ""
+
+
+def _default_arm(text: str) -> dict | None:
+    arms = {arm["arm"]: arm for arm in json.loads(text)["arms"]} if text else {}
+    return arms.get("default")
+
+
 def _number(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
 
@@ -135,8 +172,12 @@ def main() -> None:
     parser.add_argument("--sampling", nargs="+", default=["iid", "halves"])
     parser.add_argument("--targets", action="store_true", help="the issue's targets table instead")
     parser.add_argument("--pools", action="store_true", help="the pools' simulations (simulate_pools.sh)")
+    parser.add_argument("--since", metavar="COMMIT", help="the default's results at COMMIT and now instead")
     args = parser.parse_args()
     root, prefix = (SIMULATED / "pools", "short-") if args.pools else (SIMULATED / "policy", "")
+    if args.since:
+        print(changes(root, prefix, args.since))
+        return
     if args.targets:
         print(targets(root, prefix))
         return

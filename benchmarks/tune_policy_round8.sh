@@ -7,7 +7,8 @@
 # banks at 0.5), 30 paired seeds of i.i.d. draws, with each bank's measured start-up, two thirds of it
 # (what a Reporter alone sees of it: its process's part, 3.2-3.5 of 4.9-5.2 s on the nnictl recordings
 # here) and none.
-# cifar10lstm_holdout9 and ex96trans_holdout10 are held out from this choice.
+# cifar10lstm_holdout9 and ex96trans_holdout10 are held out from this choice. Run with the default of
+# its day (gate off: min_saving 1), which the 'default' rows are; 'gate 0.6 from e1' became the default.
 # Output: benchmarks/results/simulate/policy/tuning_round8.txt
 set -euo pipefail
 cd "$(dirname "$0")/.."
