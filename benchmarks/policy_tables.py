@@ -13,8 +13,9 @@ from __future__ import annotations
 import argparse
 import json
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 SIMULATED = Path(__file__).resolve().parent / "results" / "simulate"
 ARMS = ("none", "paper", "default", "medianstop", "curvefitting")
@@ -39,6 +40,21 @@ def folder_of(root: Path, bank: str, prefix: str, sampling: str, startup: str) -
     return root / bank / f"{prefix}{sampling}-startup-{startup}" / "simulate.json"
 
 
+def simulations(root: Path, prefix: str) -> Iterator[tuple[str, str, str, Path]]:
+    """Every simulate.json under ``root``, in table order: its bank, sampling, start-up label and path."""
+    for bank in sorted(p.name for p in root.iterdir() if p.is_dir()):
+        for sampling in ("iid", "halves"):
+            for folder, label in STARTUPS:
+                path = folder_of(root, bank, prefix, sampling, folder)
+                if path.exists():
+                    yield bank, sampling, label, path
+
+
+def arms_by_name(simulation: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """A simulate.json's arms, by name."""
+    return {arm["arm"]: arm for arm in simulation["arms"]}
+
+
 def table(root: Path, prefix: str, bank: str, sampling: str) -> str:
     # the compared arms' metric columns; only i.i.d. draws repeat a trace within a run
     metrics = {"top10hr_mean": "Top10HR"}
@@ -53,7 +69,7 @@ def table(root: Path, prefix: str, bank: str, sampling: str) -> str:
             continue
         data = json.loads(path.read_text())
         seconds = data["setting"].get("startup")
-        by_arm = {arm["arm"]: arm for arm in data["arms"]}
+        by_arm = arms_by_name(data)
         for name in ARMS:
             arm = by_arm.get(name)
             if arm is None:
@@ -92,39 +108,34 @@ def targets(root: Path, prefix: str) -> str:
         "ahead on Top10HR, each trace once",
     )
     lines = [row(header), "|---" * len(header) + "|"]
-    for bank in sorted(p.name for p in root.iterdir() if p.is_dir()):
-        for sampling in ("iid", "halves"):
-            for folder, label in STARTUPS:
-                path = folder_of(root, bank, prefix, sampling, folder)
-                if not path.exists():
-                    continue
-                arms = {arm["arm"]: arm for arm in json.loads(path.read_text())["arms"]}
-                ours = arms["default"]
-                rivals = [arms[name] for name in ("medianstop", "curvefitting") if name in arms]
+    for bank, sampling, label, path in simulations(root, prefix):
+        arms = arms_by_name(json.loads(path.read_text()))
+        ours = arms["default"]
+        rivals = [arms[name] for name in ("medianstop", "curvefitting") if name in arms]
 
-                def ahead(key: str, ours: dict = ours, rivals: list = rivals) -> str:
-                    """yes / level / no, judged on the two decimals shown (0.002 vs 0.000 is level)."""
-                    best = max((r[key] for r in rivals if r[key] is not None), default=None)
-                    mine, theirs = _number(ours[key]), _number(best)
-                    if mine == "-":
-                        verdict = "no"
-                    elif theirs == "-":
-                        verdict = "yes"
-                    elif mine == theirs:
-                        verdict = "level"
-                    else:
-                        verdict = "yes" if float(mine) > float(theirs) else "no"
-                    return f"{verdict} ({mine} vs {theirs})"
+        def ahead(key: str, ours: dict = ours, rivals: list = rivals) -> str:
+            """yes / level / no, judged on the two decimals shown (0.002 vs 0.000 is level)."""
+            best = max((r[key] for r in rivals if r[key] is not None), default=None)
+            mine, theirs = _number(ours[key]), _number(best)
+            if mine == "-":
+                verdict = "no"
+            elif theirs == "-":
+                verdict = "yes"
+            elif mine == theirs:
+                verdict = "level"
+            else:
+                verdict = "yes" if float(mine) > float(theirs) else "no"
+            return f"{verdict} ({mine} vs {theirs})"
 
-                def reaches(key: str, target: float, ours: dict = ours) -> str:
-                    mine = ours[key]
-                    return f"{'yes' if mine is not None and mine >= target else 'no'} ({_number(mine)})"
+        def reaches(key: str, target: float, ours: dict = ours) -> str:
+            mine = ours[key]
+            return f"{'yes' if mine is not None and mine >= target else 'no'} ({_number(mine)})"
 
-                lines.append(
-                    f"| {bank} | {sampling} | {label} | {ahead('top10hr_mean')} | {ahead('tsba_median')} | "
-                    f"{reaches('top10hr_mean', 0.75)} | {reaches('tsba_median', 0.40)} | "
-                    f"{ahead('top10hr_distinct_mean')} |"
-                )
+        lines.append(
+            f"| {bank} | {sampling} | {label} | {ahead('top10hr_mean')} | {ahead('tsba_median')} | "
+            f"{reaches('top10hr_mean', 0.75)} | {reaches('tsba_median', 0.40)} | "
+            f"{ahead('top10hr_distinct_mean')} |"
+        )
     return "\n".join(lines)
 
 
@@ -134,19 +145,15 @@ def changes(root: Path, prefix: str, commit: str) -> str:
     header = ("bank", "draws", "start-up", "Top10HR then", "now", "TSBA median then", "now")
     header += ("never then", "now")
     lines = [row(header), "|---" * len(header) + "|"]
-    for bank in sorted(p.name for p in root.iterdir() if p.is_dir()):
-        for sampling in ("iid", "halves"):
-            for folder, label in STARTUPS:
-                path = folder_of(root, bank, prefix, sampling, folder)
-                if not path.exists():
-                    continue
-                now = _default_arm(path.read_text())
-                then = _default_arm(_committed(path, commit))
-                cells = [bank, sampling, label]
-                for key in ("top10hr_mean", "tsba_median", "never_reached"):
-                    show = str if key == "never_reached" else _number
-                    cells += [show(then[key]) if then else "-", show(now[key])]
-                lines.append(row(cells))
+    for bank, sampling, label, path in simulations(root, prefix):
+        now = arms_by_name(json.loads(path.read_text()))["default"]
+        committed = _committed(path, commit)
+        then = arms_by_name(json.loads(committed)).get("default") if committed else None
+        cells = [bank, sampling, label]
+        for key in ("top10hr_mean", "tsba_median", "never_reached"):
+            show = str if key == "never_reached" else _number
+            cells += [show(then[key]) if then else "-", show(now[key])]
+        lines.append(row(cells))
     return "\n".join(lines)
 
 
@@ -156,11 +163,6 @@ def _committed(path: Path, commit: str) -> str:
     git = ["git", "-C", str(repository), "show", f"{commit}:{path.resolve().relative_to(repository)}"]
     shown = subprocess.run(git, capture_output=True, text=True)
     return shown.stdout if shown.returncode == 0 else ""
-
-
-def _default_arm(text: str) -> dict | None:
-    arms = {arm["arm"]: arm for arm in json.loads(text)["arms"]} if text else {}
-    return arms.get("default")
 
 
 def _number(value: float | None) -> str:

@@ -158,8 +158,9 @@ class Diagnoser:
             used += 1
             self._protection.restore(verdict.trial, verdict.epoch, verdict.train_loss, verdict.protected)
             self._peer_metrics.add(verdict.trial, verdict.epoch, verdict.default)
-            times = verdict.epoch_seconds, verdict.startup_seconds
-            self._trial_times.add(verdict.trial, verdict.epoch, *times)
+            self._trial_times.add(
+                verdict.trial, verdict.epoch, verdict.epoch_seconds, verdict.startup_seconds
+            )
             if verdict.stop:
                 self._stopped[verdict.trial] = verdict
         return used
