@@ -111,6 +111,13 @@ cifar10lstm_holdout9() { cifar10 cifar10lstm cifar10lstm_holdout9 10 0.08 60 59;
 # with cifar10lstm_holdout9.
 ex96trans_holdout10() { exchange_rate ex96trans_holdout10 60 61; }
 
+# An eleventh and twelfth, recorded on 2026-12-06 after the eighth round's choice (RNK's saving gate,
+# commit 6e0baae) and simulated once with it: Cifar10LSTM in cifar10lstm_holdout's setting (tuner seed
+# 67), where the gate's risk is (late bloomers), and Cifar10CNN at 20 epochs (tuner seed 71), where it
+# acts most. In no pool and no screen. Recorded one after the other.
+cifar10lstm_holdout11() { cifar10 cifar10lstm cifar10lstm_holdout11 10 0.08 60 67; }
+cifar10cnn_e20_holdout12() { cifar10cnn_e20 cifar10cnn_e20_holdout12 71; }
+
 # Full-length GPU banks (issue 9: the paper's 20 epochs, on the whole CIFAR-10 subset, 12,000
 # training and 3,000 validation images; 8 trials share one GPU, as in the Random searches of the
 # original Medianstop comparison), recorded without nnictl so that a GPU machine that takes only
