@@ -113,30 +113,33 @@ def targets(root: Path, prefix: str) -> str:
         ours = arms["default"]
         rivals = [arms[name] for name in ("medianstop", "curvefitting") if name in arms]
 
-        def ahead(key: str, ours: dict = ours, rivals: list = rivals) -> str:
-            """yes / level / no, judged on the two decimals shown (0.002 vs 0.000 is level)."""
-            best = max((r[key] for r in rivals if r[key] is not None), default=None)
-            mine, theirs = _number(ours[key]), _number(best)
-            if mine == "-":
-                verdict = "no"
-            elif theirs == "-":
-                verdict = "yes"
-            elif mine == theirs:
-                verdict = "level"
-            else:
-                verdict = "yes" if float(mine) > float(theirs) else "no"
-            return f"{verdict} ({mine} vs {theirs})"
-
-        def reaches(key: str, target: float, ours: dict = ours) -> str:
-            mine = ours[key]
-            return f"{'yes' if mine is not None and mine >= target else 'no'} ({_number(mine)})"
-
         lines.append(
-            f"| {bank} | {sampling} | {label} | {ahead('top10hr_mean')} | {ahead('tsba_median')} | "
-            f"{reaches('top10hr_mean', 0.75)} | {reaches('tsba_median', 0.40)} | "
-            f"{ahead('top10hr_distinct_mean')} |"
+            f"| {bank} | {sampling} | {label} | {_ahead(ours, rivals, 'top10hr_mean')} | "
+            f"{_ahead(ours, rivals, 'tsba_median')} | {_reaches(ours, 'top10hr_mean', 0.75)} | "
+            f"{_reaches(ours, 'tsba_median', 0.40)} | {_ahead(ours, rivals, 'top10hr_distinct_mean')} |"
         )
     return "\n".join(lines)
+
+
+def _ahead(ours: dict, rivals: list[dict], key: str) -> str:
+    """yes / level / no against the best rival, judged on the two decimals shown (0.002 vs 0.000 is level)."""
+    best = max((r[key] for r in rivals if r[key] is not None), default=None)
+    mine, theirs = _number(ours[key]), _number(best)
+    if mine == "-":
+        verdict = "no"
+    elif theirs == "-":
+        verdict = "yes"
+    elif mine == theirs:
+        verdict = "level"
+    else:
+        verdict = "yes" if float(mine) > float(theirs) else "no"
+    return f"{verdict} ({mine} vs {theirs})"
+
+
+def _reaches(ours: dict, key: str, target: float) -> str:
+    """yes / no: whether ``ours[key]`` is at least ``target``, with the value."""
+    mine = ours[key]
+    return f"{'yes' if mine is not None and mine >= target else 'no'} ({_number(mine)})"
 
 
 def changes(root: Path, prefix: str, commit: str) -> str:
