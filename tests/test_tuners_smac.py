@@ -113,10 +113,14 @@ def test_the_forest_concentrates_on_the_optimum():
         return -((p["x"] - 7) ** 2) - 5 * (p["k"] != "b")
 
     # SMAC3 is not reproducible across processes even when seeded (its choices depend on Python's
-    # string hashing), so the assertion is one that holds whatever the hash seed.
+    # string hashing), so the assertion is one that held under each of 170 hash seeds (0-69 and
+    # 100-199): 14, 18 or 19 of the 25 suggestions after the initial design lay near x = 7.
+    # Counting only the last 15 did not hold: under hash seeds 36 and 61 SMAC wandered to x = 9.1-9.5
+    # late in the run and 5 of them were near. (Nor does finding k = "b": in 19 of the 170 runs SMAC
+    # settled on x = 7 with k = "a".)
     suggestions = run(SMACTuner(seed=4, initial_configs=5), space, objective, rounds=30)
-    near = [p for p in suggestions[15:] if abs(p["x"] - 7) < 1]
-    assert len(near) >= 8  # random search: 3 of 15 expected, 8 or more with probability 0.4%
+    near = [p for p in suggestions[5:] if abs(p["x"] - 7) < 1]
+    assert len(near) >= 12  # random search: 5 of 25 expected, 12 or more with probability 0.15%
 
 
 def test_a_small_space_runs_out_into_random_repeats_instead_of_an_error():
