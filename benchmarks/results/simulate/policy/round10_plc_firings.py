@@ -8,25 +8,20 @@ default) a veto "at most a quarter of the other trials beat its metric at that e
 
 import sys
 
-import numpy as np
-
+from bttackler_nni.diagnosis.history import TrialHistory
+from bttackler_nni.diagnosis.indicators import PassiveLossChanges
 from bttackler_nni.evaluation.banks import read_bank
+from bttackler_nni.record import parse_record
 
 THRESHOLDS = (0.01, 0.005, 0.0025)
-MIN_EPOCHS = 3  # PLC's default
 
 
-def _train_loss(record):
-    return record.get("train_loss") if isinstance(record, dict) else None
-
-
-def first_firing(losses, max_epochs, rel_change_min):
-    """The first epoch of the first half at which PLC's rule holds on ``losses``, or ``None``."""
-    for epoch in range(MIN_EPOCHS - 1, len(losses)):
-        if epoch >= max_epochs / 2:
-            return None
-        seen = np.array([x for x in losses[: epoch + 1] if x is not None and np.isfinite(x)])
-        if seen.size >= MIN_EPOCHS and np.mean(np.abs(np.diff(seen))) < rel_change_min * abs(seen[0]):
+def first_firing(records, max_epochs, plc):
+    """The first epoch at which the indicator ``plc`` fires on the trial's ``records``, or ``None``
+    (its own stage and rule; no protection, since that depends on the search's order)."""
+    for epoch in range(len(records)):
+        history = TrialHistory(records[: epoch + 1], max_epochs)
+        if plc.applies(history, protected=False) and plc.check(history):
             return epoch
     return None
 
@@ -38,11 +33,12 @@ def main():
         finals = sorted((t.value for t in bank.trials if t.value is not None), key=score)
         cut10, cut20 = (score(finals[max(0, len(finals) // k - 1)]) for k in (10, 5))
         cells, held, held_good = [], 0, 0
+        parsed = {t.trial: [parse_record(e.record)[0] for e in t.epochs] for t in bank.trials}
         for threshold in THRESHOLDS:
+            plc = PassiveLossChanges(PassiveLossChanges.Settings(rel_change_min=threshold))
             fired = top10 = top20 = 0
             for trial in bank.trials:
-                losses = [_train_loss(e.record) for e in trial.epochs]
-                epoch = first_firing(losses, bank.max_epochs, threshold)
+                epoch = first_firing(parsed[trial.trial], bank.max_epochs, plc)
                 if epoch is None:
                     continue
                 fired += 1
