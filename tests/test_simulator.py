@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 from hand_banks import bank, trial
 
 from bttackler_nni.cli import main
+from bttackler_nni.diagnosis.config import Preset
 from bttackler_nni.diagnosis.direction import Direction
 from bttackler_nni.evaluation.arms import ArmError, CurveCache, _question_seed, config_for_bank, resolve_arm
 from bttackler_nni.evaluation.banks import BankTrial, read_bank, write_bank
@@ -24,6 +26,8 @@ from bttackler_nni.evaluation.simulation import (
     simulate,
 )
 from bttackler_nni.evaluation.simulation_report import bootstrap_interval, summarize_arms, write_simulation
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 class Log:
@@ -255,6 +259,34 @@ def test_the_default_arm_is_the_diagnosis_engine():
     assert not result.trials[1].stopped
 
 
+def test_the_paper_arm_is_the_engine_under_the_paper_preset_as_the_tables_ran_it():
+    # The tables of benchmarks/results/simulate ran the paper preset from benchmarks/policies/paper.yml;
+    # the named arm must replay a bank's trials as that file does, in the bank's direction.
+    digits = read_bank(REPO / "benchmarks" / "banks" / "digits.jsonl")
+    named = resolve_arm("paper", digits)
+    from_file = resolve_arm(str(REPO / "benchmarks" / "policies" / "paper.yml"), digits)
+    config = named.make(0).diagnoser.config
+    assert (named.name, config.preset, config.direction) == ("paper", Preset.PAPER, digits.direction)
+    draws = Draws(list(range(len(digits.trials))))
+
+    def stops(arm):
+        result = run(digits, draws, arm.make(0), concurrency=8)
+        return [(t.source.trial, t.reports, t.reason) for t in result.trials if t.stopped]
+
+    assert stops(named) == stops(from_file) and stops(named) != stops(resolve_arm("default", digits))
+
+
+def test_two_arms_of_one_name_are_refused_before_any_seed_runs(tmp_path):
+    # Outcomes are told apart by arm name: two rules named alike would pool their seeds into one row.
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "paper.yml").write_text("preset: default\n")
+    arms = [resolve_arm("paper", bank(GOOD)), resolve_arm(str(tmp_path / "a" / "paper.yml"), bank(GOOD))]
+    with pytest.raises(SimulationError, match="two arms are named 'paper'.*rename a file"):
+        simulate(bank(GOOD), arms, seeds=1, budget_frac=1, concurrency=1)
+    path = write_bank(bank(GOOD), tmp_path / "hand.jsonl")
+    assert main(["simulate", str(path), "--policy", "paper", str(tmp_path / "a" / "paper.yml")]) == 1
+
+
 def test_a_classargs_file_configures_the_engine(tmp_path):
     flat = trial("flat", [0.1] * 6, train_loss=2.3)  # a loss that never falls
     hand = bank(flat)
@@ -282,7 +314,8 @@ def test_a_bad_policy_file_is_refused_in_one_line(tmp_path, content, suffix, exp
 
 
 def test_unknown_policies_and_curvefitting_on_a_minimized_metric_are_refused():
-    with pytest.raises(ArmError, match="unknown policy 'fast': give none, default, medianstop, curvefitting"):
+    named = "none, default, paper, medianstop, curvefitting"
+    with pytest.raises(ArmError, match=f"unknown policy 'fast': give {named}"):
         resolve_arm("fast", bank(GOOD))
     with pytest.raises(ArmError, match="CurvefittingAssessor only maximizes"):
         resolve_arm("curvefitting", bank(GOOD, direction="minimize"))
@@ -427,5 +460,7 @@ def test_the_simulate_command_writes_its_report(tmp_path, capsys):
 def test_the_simulate_command_reports_errors_in_one_line(tmp_path, capsys, extra, expected):
     path = write_bank(bank(GOOD, direction="minimize"), tmp_path / "hand.jsonl")
     assert main(["simulate", str(path), *extra, "--out", str(tmp_path / "out")]) == 1
-    err = capsys.readouterr().err.strip()
+    printed = capsys.readouterr()
+    err = printed.err.strip()
     assert "\n" not in err and err.startswith("bttackler: ") and expected in err
+    assert printed.out == ""  # refused before the run's header line, not after it

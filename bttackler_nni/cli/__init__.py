@@ -237,7 +237,7 @@ def _bank_merge(args: argparse.Namespace) -> int:
 def _simulate(args: argparse.Namespace) -> int:
     from ..evaluation.arms import resolve_arm
     from ..evaluation.banks import read_bank
-    from ..evaluation.simulation import simulate
+    from ..evaluation.simulation import check_simulation, simulate
     from ..evaluation.simulation_report import table, write_simulation
 
     bank = read_bank(args.bank)
@@ -246,6 +246,7 @@ def _simulate(args: argparse.Namespace) -> int:
     ]
     arms = [resolve_arm(spec, bank) for spec in dict.fromkeys(["none", *policies])]
     startup = bank.startup(args.startup)
+    check_simulation(bank, arms, args.seeds, args.budget_frac, args.concurrency, args.sampling, startup)
     source = "--startup" if args.startup is not None else "the bank's"
     print(
         f"{bank.name}: {len(bank.trials)} trials; arms {', '.join(a.name for a in arms)}; "
@@ -410,7 +411,8 @@ def _parser() -> argparse.ArgumentParser:
         "--policy",
         nargs="+",
         metavar="NAME_OR_FILE",
-        help="the rules to compare besides none: default, medianstop, curvefitting, or a YAML/JSON file of "
+        help="the rules to compare besides none: default, paper (preset: paper), medianstop, curvefitting, "
+        "or a YAML/JSON file of "
         f"BTTackler classArgs (default: {' '.join(DEFAULT_POLICIES)}; curvefitting only on maximizing banks)",
     )
     simulation.add_argument("--seeds", type=int, default=20, help="paired seeds (default 20)")

@@ -4,6 +4,8 @@
 - ``default``: BTTackler's diagnosis engine (:class:`~bttackler_nni.diagnosis.engine.Diagnoser`, the
   engine :class:`~bttackler_nni.dispatcher.assessor.BTTacklerAssessor` runs) with the default
   :class:`~bttackler_nni.diagnosis.config.AssessorConfig`, ranking in the bank's direction.
+- ``paper``: the same engine under ``preset: paper`` (the paper's seven indicators and thresholds,
+  docs/method.md sections 1-8), the classArgs a user would otherwise write into a file.
 - a YAML or JSON file: the same engine under those ``classArgs`` (``direction`` the bank's unless
   the file sets it).
 - ``medianstop``, ``curvefitting``: NNI's own ``MedianstopAssessor`` and ``CurvefittingAssessor``
@@ -36,7 +38,7 @@ from ..diagnosis.engine import Diagnoser
 from .banks import Bank
 from .simulation import Arm, NoStop, Policy
 
-NAMED_ARMS = ("none", "default", "medianstop", "curvefitting")
+NAMED_ARMS = ("none", "default", "paper", "medianstop", "curvefitting")
 
 
 class ArmError(ValueError):
@@ -218,6 +220,8 @@ def resolve_arm(spec: str, bank: Bank) -> Arm:
         return Arm("none", "no early stopping", lambda seed: NoStop())
     if spec == "default":
         return _diagnosis_arm("default", "BTTackler, default classArgs", config_for_bank({}, bank))
+    if spec == "paper":
+        return _diagnosis_arm("paper", "BTTackler, preset: paper", config_for_bank({"preset": "paper"}, bank))
     if spec == "medianstop":
         mode = bank.direction.value
         return Arm(

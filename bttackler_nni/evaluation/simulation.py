@@ -335,7 +335,7 @@ def simulate(
     on_progress: Callable[[str], None] | None = None,
 ) -> Simulation:
     """Run every arm on ``seeds`` paired seeds (0 .. seeds-1); see the module docstring."""
-    _check(bank, seeds, budget_frac, concurrency, sampling, startup)
+    check_simulation(bank, arms, seeds, budget_frac, concurrency, sampling, startup)
     outcomes: list[ArmOutcome] = []
     baselines: list[SimulatedRun] = []
 
@@ -394,10 +394,27 @@ def _progress_line(seed: int, seeds: int, budget: float, outcomes: Sequence[ArmO
     return f"seed {seed + 1}/{seeds}, budget {budget:.0f} s: " + "; ".join(parts)
 
 
-def _check(
-    bank: Bank, seeds: int, budget_frac: float, concurrency: int, sampling: str, startup: float
+def check_simulation(
+    bank: Bank,
+    arms: Sequence[Arm],
+    seeds: int,
+    budget_frac: float,
+    concurrency: int,
+    sampling: str,
+    startup: float,
 ) -> None:
+    """Raise :class:`SimulationError` listing every argument :func:`simulate` cannot run with.
+
+    Arms must have distinct names: outcomes are told apart by name, so two arms of one name (two
+    classArgs files ``a/rule.yml`` and ``b/rule.yml``) would pool their seeds into one row."""
     problems = []
+    names = [arm.name for arm in arms]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        problems.append(
+            f"two arms are named {', '.join(map(repr, twice))} (an arm of a classArgs file is named "
+            "after the file); give each rule once, and rename a file that shares a name"
+        )
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
         problems.append(f"--seeds must be a whole number >= 1, got {seeds!r}")
     if not (isinstance(budget_frac, (int, float)) and math.isfinite(budget_frac) and budget_frac > 0):
