@@ -118,6 +118,13 @@ ex96trans_holdout10() { exchange_rate ex96trans_holdout10 60 61; }
 cifar10lstm_holdout11() { cifar10 cifar10lstm cifar10lstm_holdout11 10 0.08 60 67; }
 cifar10cnn_e20_holdout12() { cifar10cnn_e20 cifar10cnn_e20_holdout12 71; }
 
+# A thirteenth and fourteenth, recorded on 2026-12-06 after rounds nine and ten (which kept nothing),
+# so the eighth-round default still stands: digits (tuner seed 73; no digits bank had been recorded
+# since the third round) and Ex96Trans (tuner seed 79), the task where the default trails Medianstop
+# on TSBA. In no pool and no screen. Recorded two at a time.
+digits_holdout13() { digits_search digits_holdout13 80 73; }
+ex96trans_holdout14() { exchange_rate ex96trans_holdout14 60 79; }
+
 # Full-length GPU banks (issue 9: the paper's 20 epochs, on the whole CIFAR-10 subset, 12,000
 # training and 3,000 validation images; 8 trials share one GPU, as in the Random searches of the
 # original Medianstop comparison), recorded without nnictl so that a GPU machine that takes only
