@@ -127,3 +127,26 @@ def missing_system_packages(reason: str) -> None:
     if os.environ.get("BTTACKLER_CI"):
         pytest.fail(f"{reason}; CI must install it: `make system-packages` (.ci/run)")
     pytest.skip(reason)
+
+
+def scripted_config(folder: Path, script: str, kinds: list[str]) -> Path:
+    """A Random search (seed 1, two trials at a time) over the behaviours ``kinds`` of a trial
+    ``script``, which reads its ``kind`` parameter; a continuous dimension gives the space more
+    points than the trials asked for."""
+    (folder / "trial.py").write_text(script)
+    space = {"kind": {"_type": "choice", "_value": kinds}, "x": {"_type": "uniform", "_value": [0, 1]}}
+    (folder / "space.json").write_text(json.dumps(space))
+    config = folder / "config.yml"
+    config.write_text(
+        "searchSpaceFile: space.json\ntrialCommand: python trial.py\ntrialConcurrency: 2\n"
+        "tuner: {name: Random, classArgs: {optimize_mode: maximize, seed: 1}}\n"
+        "trainingService: {platform: local}\n"
+    )
+    return config
+
+
+def ending_before_two_hang(kinds: list[str]) -> list[int]:
+    """Which of ``kinds`` (their indices) end when they start in order two at a time and every
+    ``"hangs"`` trial holds its slot for good: those before the second hanging one, bar the first."""
+    second = [i for i, kind in enumerate(kinds) if kind == "hangs"][1]
+    return [i for i in range(second) if kinds[i] != "hangs"]

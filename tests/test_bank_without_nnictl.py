@@ -12,8 +12,9 @@ import os
 import time
 from pathlib import Path
 
+import nni_harness
 import pytest
-from nni_harness import REPO, bttackler
+from nni_harness import REPO, bttackler, ending_before_two_hang
 
 from bttackler_nni.evaluation.bank_recording import record_bank
 from bttackler_nni.evaluation.banks import read_bank
@@ -137,18 +138,8 @@ else:
 
 
 def scripted_config(tmp_path: Path, kinds: list[str]) -> Path:
-    """A Random search (seed 1) over a script's behaviours, with a continuous dimension so that the
-    space has more points than the trials asked for."""
-    (tmp_path / "trial.py").write_text(TRIAL_SCRIPT)
-    space = {"kind": {"_type": "choice", "_value": kinds}, "x": {"_type": "uniform", "_value": [0, 1]}}
-    (tmp_path / "space.json").write_text(json.dumps(space))
-    config = tmp_path / "config.yml"
-    config.write_text(
-        "searchSpaceFile: space.json\ntrialCommand: python trial.py\ntrialConcurrency: 2\n"
-        "tuner: {name: Random, classArgs: {optimize_mode: maximize, seed: 1}}\n"
-        "trainingService: {platform: local}\n"
-    )
-    return config
+    """The Random search of :data:`TRIAL_SCRIPT`'s behaviours ``kinds``."""
+    return nni_harness.scripted_config(tmp_path, TRIAL_SCRIPT, kinds)
 
 
 def test_a_failing_and_a_diverging_trial_are_kept_with_what_they_reported(tmp_path, monkeypatch):
@@ -177,12 +168,35 @@ def test_a_recording_past_its_timeout_stops_with_its_trials_killed(tmp_path):
         "--without-nnictl", "--timeout", "10", env=dict(os.environ), timeout=60,
     )  # fmt: skip
     assert result.returncode != 0 and not (tmp_path / "b.jsonl").exists()
+    assert not (tmp_path / "b.partial.jsonl").exists()  # nothing ended, nothing to keep
     message = result.stderr.strip().splitlines()[-1]
     assert "--timeout 10 s with 0 of 2 trials ended" in message and "b-trials" in message
+    assert "no trial had ended, so no bank was written" in message
     for pid_file in tmp_path.glob("pid-*"):  # both trials started; neither outlives the recording
         with pytest.raises(ProcessLookupError):
             os.kill(int(pid_file.read_text()), 0)
     assert len(list(tmp_path.glob("pid-*"))) == 2
+
+
+def test_a_recording_cut_short_keeps_the_trials_that_ended_as_a_partial_bank(tmp_path):
+    # Two slots: each hanging trial holds one for good, so the trials that end are the diverging
+    # ones started before the second hanging one.
+    config = scripted_config(tmp_path, ["diverges", "hangs"])
+    kinds = [p["kind"] for p in random_parameters(load_config(config), 6)]
+    expected = ending_before_two_hang(kinds)
+    assert expected and len(expected) < len(kinds)  # the seed gives both kinds of trial
+    result = bttackler(
+        "bank", "record", str(config), "--trials", "6", "--out", str(tmp_path / "b.jsonl"),
+        "--without-nnictl", "--timeout", "10", env=dict(os.environ), timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 1 and not (tmp_path / "b.jsonl").exists()
+    partial = tmp_path / "b.partial.jsonl"
+    message = result.stderr.strip().splitlines()[-1]
+    assert f"the {len(expected)} trials that ended are in {partial}" in message
+    assert "b.jsonl was not written" in message
+    kept = read_bank(partial)
+    assert [t.parameters["kind"] for t in kept.trials] == ["diverges"] * len(expected)
+    assert all(len(t.epochs) == 2 and t.status == "SUCCEEDED" for t in kept.trials)  # all they reported
 
 
 def test_a_finite_space_records_as_many_trials_as_it_holds(tmp_path):

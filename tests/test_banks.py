@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from hand_banks import bank, trial
-from nni_harness import REPO, bttackler, isolated_nni
+from nni_harness import REPO, bttackler, ending_before_two_hang, isolated_nni, scripted_config
 
 from bttackler_nni.cli import main
 from bttackler_nni.evaluation.bank_recording import (
@@ -18,7 +18,8 @@ from bttackler_nni.evaluation.bank_recording import (
     startup_cost,
 )
 from bttackler_nni.evaluation.banks import BankError, BankTrial, read_bank, write_bank
-from bttackler_nni.experiments.config import ExperimentConfigError
+from bttackler_nni.evaluation.direct_recording import random_parameters
+from bttackler_nni.experiments.config import ExperimentConfigError, load_config
 from bttackler_nni.experiments.store import Experiment, Trial
 
 DIGITS_BANK_CONFIG = REPO / "configs" / "digits" / "random_baseline.yml"
@@ -238,3 +239,39 @@ def test_bank_record_runs_the_digits_task_to_the_end_and_writes_what_the_reporte
         assert bank_trial.final == max(e.record["val_acc"] for e in bank_trial.epochs)  # train.py's final
         for epoch in bank_trial.epochs[1:]:  # report-time differences agree with the Reporter's clock
             assert epoch.seconds == pytest.approx(epoch.record["epoch_seconds"], abs=1.0)
+
+
+CUT_TRIAL = """
+import time
+import nni
+params = nni.get_next_parameter()
+if params["kind"] == "hangs":
+    time.sleep(300)
+nni.report_intermediate_result(0.5)
+nni.report_intermediate_result(0.6)
+nni.report_final_result(0.6)
+"""
+
+
+@pytest.mark.nni
+def test_a_recording_past_its_timeout_keeps_the_trials_that_ended_as_a_partial_bank(tmp_path):
+    # Two slots: each hanging trial holds one for good, so the trials that end are the quick ones
+    # started before the second hanging one; the hanging ones NNI cancels at the stop are left out.
+    config = scripted_config(tmp_path, CUT_TRIAL, ["quick", "hangs"])
+    kinds = [p["kind"] for p in random_parameters(load_config(config), 6)]
+    quick = ending_before_two_hang(kinds)
+    assert quick and len(quick) < len(kinds)  # the seed gives both kinds of trial
+    out = tmp_path / "b.jsonl"
+    with isolated_nni(tmp_path / "nni") as env:
+        result = bttackler(
+            "bank", "record", str(config), "--trials", "6", "--out", str(out), "--timeout", "45",
+            env=env, timeout=300,
+        )  # fmt: skip
+    assert result.returncode == 1 and not out.exists(), result.stdout + result.stderr
+    partial = tmp_path / "b.partial.jsonl"
+    message = result.stderr.strip().splitlines()[-1]
+    assert "did not finish within 45 s" in message
+    assert f"the {len(quick)} trials that ended are in {partial}" in message
+    kept = read_bank(partial)
+    assert [t.parameters["kind"] for t in kept.trials] == ["quick"] * len(quick)
+    assert all(t.status == "SUCCEEDED" and [e.record for e in t.epochs] == [0.5, 0.6] for t in kept.trials)

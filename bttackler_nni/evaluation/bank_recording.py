@@ -3,7 +3,7 @@
 ``bttackler bank record CONFIG --trials N --out BANK.jsonl`` takes the task's own experiment config,
 removes its assessor, sets ``maxTrialNumber`` to N and drops ``maxExperimentDuration`` (the bank is
 defined by its trials, not by a deadline), checks it like ``bttackler run`` and runs it to the end
-with :func:`~bttackler_nni.experiments.launch.run_to_end`. NNI's database, read through
+(:func:`~bttackler_nni.experiments.launch.launched`, then ``wait``). NNI's database, read through
 :mod:`~bttackler_nni.experiments.store`, gives each trial's parameters, every report exactly as the
 trial sent it, and when each report and each trial's start and end were stored. From those times
 (docs/banks.md):
@@ -17,6 +17,9 @@ trial sent it, and when each report and each trial's start and end were stored. 
 
 With ``--without-nnictl`` the trials run without NNI's manager (:mod:`.direct_recording`: for
 machines where only Python packages can go) and are read back the same way.
+
+A recording cut short (``--timeout``, Ctrl-C, NNI failing) keeps the trials that ended, each with
+all it reported, as a bank of its own beside the one asked for (``BANK.partial.jsonl``), and fails.
 """
 
 from __future__ import annotations
@@ -31,14 +34,16 @@ import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from ..experiments import store
 from ..experiments.config import ExperimentConfigError, check_config, load_config
-from ..experiments.launch import nnictl_environment, run_to_end
+from ..experiments.launch import LaunchError, launched, nnictl_environment, wait
 from .banks import Bank, BankEpoch, BankTrial, metric_value, write_bank
 
 _ENDED = store.TERMINAL_STATUSES
+_ENDED_ON_THEIR_OWN = frozenset({"SUCCEEDED", "FAILED"})
+"""How a trial of a recording ends unless the recording itself is cut short and cancels it."""
 
 
 def recording_config(config: Mapping[str, Any], trials: int) -> dict[str, Any]:
@@ -225,13 +230,27 @@ def record_bank(
         if on_progress is not None:
             on_progress(line)
 
+    def bank_of(experiment: store.Experiment, concurrency: int) -> tuple[Bank, StartupCost | None]:
+        return bank_from_experiment(
+            experiment,
+            task=task or Path(config_path).resolve().parent.name,
+            config=str(config_path),
+            command=command,
+            machine=f"{machine or machine_description()}; load {statistics.mean(loads):.1f} while recording",
+            concurrency=concurrency,
+        )
+
     if without_nnictl:
-        from .direct_recording import run_without_nnictl
+        from .direct_recording import RecordingCut, recorded_experiment, recording_slots, run_without_nnictl
 
         folder = out.parent / f"{out.stem}-trials"
-        experiment, concurrency = run_without_nnictl(
-            config, trials, folder, parallel=parallel, timeout=timeout, on_progress=progress
-        )
+        try:
+            experiment, concurrency = run_without_nnictl(
+                config, trials, folder, parallel=parallel, timeout=timeout, on_progress=progress
+            )
+        except RecordingCut as recording_cut:
+            partial = recorded_experiment(config, folder, recording_cut.trials)
+            _keep_partial(bank_of(partial, recording_slots(config, parallel))[0], out, str(recording_cut))
     else:
         if parallel is not None:
             raise ExperimentConfigError(
@@ -239,19 +258,44 @@ def record_bank(
                 "(--set trialConcurrency=K)"
             )
         env = nnictl_environment()
-        running = run_to_end(config, env, timeout, progress)
-        experiment = store.load(running.directory, Path(env.get("HOME", "~")).expanduser())
         concurrency = int(config.get("trialConcurrency") or 1)
-    bank, cost = bank_from_experiment(
-        experiment,
-        task=task or Path(config_path).resolve().parent.name,
-        config=str(config_path),
-        command=command,
-        machine=f"{machine or machine_description()}; load {statistics.mean(loads):.1f} while recording",
-        concurrency=concurrency,
-    )
+        cut: BaseException | None = None
+        with launched(config, env, progress) as running:
+            try:
+                wait(running, timeout, progress)
+            except (LaunchError, KeyboardInterrupt) as error:
+                cut = error  # the experiment is stopped on leaving the block; its ended trials are kept
+        home = Path(env.get("HOME", "~")).expanduser()
+        if cut is not None:
+            reason = str(cut) if isinstance(cut, LaunchError) else "the recording was interrupted"
+            try:
+                ended = store.load(running.directory, home)
+            except Exception:  # an experiment too broken to read: the reason above is what matters
+                raise LaunchError(reason) from cut
+            ended.trials = [t for t in ended.trials if t.status in _ENDED_ON_THEIR_OWN]  # not those cut
+            _keep_partial(bank_of(ended, concurrency)[0], out, reason)
+        experiment = store.load(running.directory, home)
+    bank, cost = bank_of(experiment, concurrency)
     write_bank(bank, out)
     return bank, cost
+
+
+def partial_bank_path(out: Path) -> Path:
+    """Where a recording cut short keeps the trials that ended: ``BANK.partial.jsonl`` beside ``BANK``."""
+    return out.with_name(f"{out.stem}.partial{out.suffix or '.jsonl'}")
+
+
+def _keep_partial(bank: Bank, out: Path, reason: str) -> NoReturn:
+    """Write the ended trials of a recording cut short (hours of training are not thrown away) beside
+    the bank it was to be, never over it, and fail with ``reason`` and where they are."""
+    if not bank.trials:
+        raise LaunchError(f"{reason}; no trial had ended, so no bank was written")
+    path = partial_bank_path(out)
+    write_bank(bank, path)
+    raise LaunchError(
+        f"{reason}; the {len(bank.trials)} trials that ended are in {path}, a bank of their own "
+        f"(`bttackler bank show {path}`); {out} was not written"
+    )
 
 
 def describe_bank(bank: Bank) -> str:

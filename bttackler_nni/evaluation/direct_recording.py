@@ -45,6 +45,15 @@ POLL_SECONDS = 0.1
 """How often the loop looks for ended trials (and so the launch gap it adds)."""
 
 
+class RecordingCut(LaunchError):
+    """The recording stopped before every trial ended (``--timeout`` or Ctrl-C): the message says
+    why; ``trials`` are those that ended, in start order, with all they reported."""
+
+    def __init__(self, message: str, trials: Sequence[store.Trial]) -> None:
+        super().__init__(message)
+        self.trials = list(trials)
+
+
 def random_parameters(config: Mapping[str, Any], trials: int) -> list[dict[str, Any]]:
     """The first ``trials`` parameter sets NNI's Random tuner generates for ``config``; fewer when
     the search space is finite and the tuner has drawn every point of it, as NNI would run.
@@ -100,7 +109,7 @@ def run_trials(
     Times (``start``, ``end``, report times) are seconds since the first trial started.
 
     Raises:
-        LaunchError: after ``timeout`` seconds, with the trials still running killed.
+        RecordingCut: after ``timeout`` seconds or on Ctrl-C, with the trials still running killed.
     """
     folder = folder.resolve()  # the trials run in their own folder and must find it
     folder.mkdir(parents=True, exist_ok=True)
@@ -123,14 +132,25 @@ def run_trials(
                         f"{len(ended)} of {len(parameter_sets)} trials ended, {len(running)} running"
                     )
             if time.time() - started > timeout:
-                raise LaunchError(
+                raise RecordingCut(
                     f"the recording ran past --timeout {timeout:g} s with {len(ended)} of "
-                    f"{len(parameter_sets)} trials ended; their logs and reports are in {folder}"
+                    f"{len(parameter_sets)} trials ended; their logs and reports are in {folder}",
+                    _in_start_order(ended),
                 )
+    except KeyboardInterrupt:
+        raise RecordingCut(
+            f"the recording was interrupted with {len(ended)} of {len(parameter_sets)} trials ended; "
+            f"their logs and reports are in {folder}",
+            _in_start_order(ended),
+        ) from None
     finally:
         for run in running:
             _kill(run)
-    return sorted(ended, key=lambda trial: trial.sequence or 0)
+    return _in_start_order(ended)
+
+
+def _in_start_order(trials: Sequence[store.Trial]) -> list[store.Trial]:
+    return sorted(trials, key=lambda trial: trial.sequence or 0)
 
 
 def _launch(
@@ -214,11 +234,9 @@ def run_without_nnictl(
 
     Raises:
         ExperimentConfigError: for a tuner other than Random, or ``parallel`` below 1.
-        LaunchError: when the recording runs past ``timeout``.
+        RecordingCut: when the recording runs past ``timeout`` or is interrupted.
     """
-    slots = parallel if parallel is not None else int(config.get("trialConcurrency") or 1)
-    if isinstance(slots, bool) or slots < 1:
-        raise ExperimentConfigError(f"--parallel must be a whole number >= 1, got {slots!r}")
+    slots = recording_slots(config, parallel)
     parameter_sets = random_parameters(config, trials)
     if on_progress is not None:
         if len(parameter_sets) < trials:
@@ -228,4 +246,19 @@ def run_without_nnictl(
             f"trial files in {folder}"
         )
     ran = run_trials(config, parameter_sets, folder, parallel=slots, timeout=timeout, on_progress=on_progress)
-    return store.Experiment("without-nnictl", folder, 0.0, dict(config), ran, []), slots
+    return recorded_experiment(config, folder, ran), slots
+
+
+def recording_slots(config: Mapping[str, Any], parallel: int | None) -> int:
+    """How many trials run at a time: ``parallel``, else the config's ``trialConcurrency``."""
+    slots = parallel if parallel is not None else int(config.get("trialConcurrency") or 1)
+    if isinstance(slots, bool) or slots < 1:
+        raise ExperimentConfigError(f"--parallel must be a whole number >= 1, got {slots!r}")
+    return slots
+
+
+def recorded_experiment(
+    config: Mapping[str, Any], folder: Path, trials: Sequence[store.Trial]
+) -> store.Experiment:
+    """Trials run here, as the experiment NNI's store would read."""
+    return store.Experiment("without-nnictl", folder, 0.0, dict(config), list(trials), [])

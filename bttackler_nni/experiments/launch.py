@@ -18,6 +18,7 @@ while it runs; this module adds what a one-command run needs (configs are loaded
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -30,7 +31,7 @@ import time
 import urllib.error
 import urllib.request
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -156,6 +157,25 @@ def create(
     return RunningExperiment(experiment_id, port, directory)
 
 
+@contextlib.contextmanager
+def launched(
+    config: dict[str, Any],
+    env: dict[str, str] | None = None,
+    on_progress: Callable[[str], None] | None = None,
+) -> Iterator[RunningExperiment]:
+    """Create the experiment on a free port and stop it on leaving the block, whatever happens.
+    ``on_progress`` gets a line once it has started."""
+    experiment = create(config, free_port(), env)
+    if on_progress is not None:
+        on_progress(
+            f"experiment {experiment.id} started; web UI {experiment.url}; files in {experiment.directory}"
+        )
+    try:
+        yield experiment
+    finally:
+        stop(experiment, env)
+
+
 def run_to_end(
     config: dict[str, Any],
     env: dict[str, str] | None = None,
@@ -165,15 +185,8 @@ def run_to_end(
     """Create the experiment, wait until it finishes, and stop it whatever happens (for scripts;
     ``bttackler run`` adds Ctrl-C handling and a summary). ``on_progress`` gets a line when it has
     started, then :func:`wait`'s progress lines."""
-    experiment = create(config, free_port(), env)
-    if on_progress is not None:
-        on_progress(
-            f"experiment {experiment.id} started; web UI {experiment.url}; files in {experiment.directory}"
-        )
-    try:
+    with launched(config, env, on_progress) as experiment:
         wait(experiment, timeout, on_progress)
-    finally:
-        stop(experiment, env)
     return experiment
 
 
