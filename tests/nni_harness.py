@@ -147,6 +147,6 @@ def scripted_config(folder: Path, script: str, kinds: list[str]) -> Path:
 
 def ending_before_two_hang(kinds: list[str]) -> list[int]:
     """Which of ``kinds`` (their indices) end when they start in order two at a time and every
-    ``"hangs"`` trial holds its slot for good: those before the second hanging one, bar the first."""
+    ``"hangs"`` trial holds its slot for good: the others that start before the second hanging one."""
     second = [i for i, kind in enumerate(kinds) if kind == "hangs"][1]
     return [i for i in range(second) if kinds[i] != "hangs"]

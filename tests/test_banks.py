@@ -182,6 +182,7 @@ def test_a_bank_from_an_experiment_keeps_ended_trials_with_their_exact_records()
         stored_trial("a", 1.0, [5.0, 6.0], 7.0, epoch_seconds=1.0),
         stored_trial("b", 7.5, [12.5], 14.5, status="FAILED"),
         stored_trial("w", None, [], None, status="WAITING"),
+        stored_trial("c", 8.0, [13.0], 13.5, status="USER_CANCELED"),  # cut by a stop: its trace too
     ]
     experiment = Experiment(
         "exp", Path("/x"), 0.0, {"tuner": {"classArgs": {"optimize_mode": "minimize"}}}, trials, []

@@ -41,9 +41,8 @@ from ..experiments.config import ExperimentConfigError, check_config, load_confi
 from ..experiments.launch import LaunchError, launched, nnictl_environment, wait
 from .banks import Bank, BankEpoch, BankTrial, metric_value, write_bank
 
-_ENDED = store.TERMINAL_STATUSES
 _ENDED_ON_THEIR_OWN = frozenset({"SUCCEEDED", "FAILED"})
-"""How a trial of a recording ends unless the recording itself is cut short and cancels it."""
+"""How a trial of a recording (no assessor) ends, unless a stop cancels it and cuts its trace."""
 
 
 def recording_config(config: Mapping[str, Any], trials: int) -> dict[str, Any]:
@@ -141,8 +140,9 @@ def bank_from_experiment(
     concurrency: int,
     recorded: str | None = None,
 ) -> tuple[Bank, StartupCost | None]:
-    """The bank of an experiment that ran without early stopping: its ended trials in start order."""
-    ended = [t for t in experiment.trials if t.status in _ENDED]
+    """The bank of an experiment that ran without early stopping: the trials that ended on their own,
+    in start order (one cancelled by a stop, of the recording or by hand, has a cut trace)."""
+    ended = [t for t in experiment.trials if t.status in _ENDED_ON_THEIR_OWN]
     trials = tuple(
         BankTrial(
             trial.id,
@@ -272,7 +272,6 @@ def record_bank(
                 ended = store.load(running.directory, home)
             except Exception:  # an experiment too broken to read: the reason above is what matters
                 raise LaunchError(reason) from cut
-            ended.trials = [t for t in ended.trials if t.status in _ENDED_ON_THEIR_OWN]  # not those cut
             _keep_partial(bank_of(ended, concurrency)[0], out, reason)
         experiment = store.load(running.directory, home)
     bank, cost = bank_of(experiment, concurrency)
