@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -111,6 +112,14 @@ def remote_service(machine: dict[str, object]) -> list[str]:
     """``--set`` overrides that run the trials on one machine of NNI's remote training service."""
     service = {"platform": "remote", "machineList": [machine]}
     return ["--set", "nniManagerIp=127.0.0.1", "--set", f"trainingService={json.dumps(service)}"]
+
+
+def foreground_sigint() -> None:
+    """``preexec_fn`` of a command a test interrupts: SIGINT as in a foreground terminal command.
+
+    A user's Ctrl-C reaches a foreground command; a shell starts background jobs (such as a test run
+    with `&`) with SIGINT ignored, and Python then never raises KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def wait_until(condition: Callable[[], bool], timeout: float, what: str, poll: float = 1.0) -> None:

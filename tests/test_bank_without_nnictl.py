@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import nni_harness
 import pytest
-from nni_harness import REPO, bttackler, ending_before_two_hang
+from nni_harness import REPO, bttackler, ending_before_two_hang, foreground_sigint, wait_until
 
 from bttackler_nni.evaluation.bank_recording import record_bank
 from bttackler_nni.evaluation.banks import read_bank
@@ -197,6 +200,43 @@ def test_a_recording_cut_short_keeps_the_trials_that_ended_as_a_partial_bank(tmp
     kept = read_bank(partial)
     assert [t.parameters["kind"] for t in kept.trials] == ["diverges"] * len(expected)
     assert all(len(t.epochs) == 2 and t.status == "SUCCEEDED" for t in kept.trials)  # all they reported
+
+
+def test_ctrl_c_keeps_the_trials_that_ended_and_exits_130(tmp_path):
+    config = scripted_config(tmp_path, ["diverges", "hangs"])
+    kinds = [p["kind"] for p in random_parameters(load_config(config), 6)]
+    expected = ending_before_two_hang(kinds)
+    assert expected  # the seed gives trials that end before both slots hang
+    output = tmp_path / "output.txt"
+    with output.open("w") as stdout:
+        recording = subprocess.Popen(
+            [
+                sys.executable, "-m", "bttackler_nni.cli", "bank", "record", str(config),
+                "--trials", "6", "--out", str(tmp_path / "b.jsonl"), "--without-nnictl",
+            ],
+            stdout=stdout,
+            stderr=subprocess.PIPE,
+            text=True,
+            preexec_fn=foreground_sigint,
+        )  # fmt: skip
+        try:
+            # Once these have ended, both slots hang: no other trial ends before the Ctrl-C.
+            ended = f"{len(expected)} of 6 trials ended"
+            wait_until(lambda: ended in output.read_text(), timeout=60, what=ended)
+            recording.send_signal(signal.SIGINT)
+            _, stderr = recording.communicate(timeout=60)
+        finally:
+            if recording.poll() is None:
+                recording.kill()
+    assert recording.returncode == 130 and "Traceback" not in stderr, stderr
+    partial = tmp_path / "b.partial.jsonl"
+    message = stderr.strip().splitlines()[-1]
+    assert message.startswith("bttackler: the recording was interrupted with")
+    assert f"the {len(expected)} trials that ended are in {partial}" in message
+    assert [t.parameters["kind"] for t in read_bank(partial).trials] == ["diverges"] * len(expected)
+    for pid_file in tmp_path.glob("pid-*"):  # the hanging trials do not outlive the recording
+        with pytest.raises(ProcessLookupError):
+            os.kill(int(pid_file.read_text()), 0)
 
 
 def test_a_finite_space_records_as_many_trials_as_it_holds(tmp_path):

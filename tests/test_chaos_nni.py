@@ -19,6 +19,7 @@ from nni_harness import (
     DIGITS_CONFIG,
     GOOD_AND_BAD,
     bttackler,
+    foreground_sigint,
     isolated_nni,
     only_experiment,
     search_space,
@@ -107,9 +108,7 @@ def test_ctrl_c_stops_the_experiment_and_exits_130_with_a_true_summary(tmp_path)
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-            # A user's Ctrl-C reaches a foreground command; a shell starts background jobs (such as
-            # a test run with `&`) with SIGINT ignored, and Python then never raises KeyboardInterrupt.
-            preexec_fn=_foreground_sigint,
+            preexec_fn=foreground_sigint,
         )
         try:
             home = Path(env["HOME"]) / "nni-experiments"
@@ -166,8 +165,3 @@ def test_why_reads_past_damaged_journal_lines(bttackler_run, tmp_path):
         str(bttackler_run.experiment.directory), "DIR"
     )
     assert result.stderr.count("BTTackler skipped") == 3
-
-
-def _foreground_sigint() -> None:
-    """In the child before exec: SIGINT as in a foreground terminal command."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -20,6 +20,7 @@ from ..experiments import registration, repair, store
 from ..experiments.config import ExperimentConfigError, check_config, load_config
 from ..experiments.launch import (
     LaunchError,
+    LaunchInterrupted,
     RunningExperiment,
     create,
     fetch_failed_trial_logs,
@@ -41,6 +42,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.command_line = _command_line(sys.argv[1:] if argv is None else argv)
     try:
         return int(args.handler(args) or 0)
+    except LaunchInterrupted as error:  # Ctrl-C, and the message says what was kept
+        print(f"\nbttackler: {error}", file=sys.stderr)
+        return INTERRUPTED
     except (
         LaunchError,
         ExperimentConfigError,

@@ -38,7 +38,7 @@ from typing import Any, NoReturn
 
 from ..experiments import store
 from ..experiments.config import ExperimentConfigError, check_config, load_config
-from ..experiments.launch import LaunchError, launched, nnictl_environment, wait
+from ..experiments.launch import LaunchError, LaunchInterrupted, launched, nnictl_environment, wait
 from .banks import Bank, BankEpoch, BankTrial, metric_value, write_bank
 
 _ENDED_ON_THEIR_OWN = frozenset({"SUCCEEDED", "FAILED"})
@@ -250,7 +250,12 @@ def record_bank(
             )
         except RecordingCut as recording_cut:
             partial = recorded_experiment(config, folder, recording_cut.trials)
-            _keep_partial(bank_of(partial, recording_slots(config, parallel))[0], out, str(recording_cut))
+            _keep_partial(
+                bank_of(partial, recording_slots(config, parallel))[0],
+                out,
+                str(recording_cut),
+                interrupted=recording_cut.interrupted,
+            )
     else:
         if parallel is not None:
             raise ExperimentConfigError(
@@ -267,12 +272,13 @@ def record_bank(
                 cut = error  # the experiment is stopped on leaving the block; its ended trials are kept
         home = Path(env.get("HOME", "~")).expanduser()
         if cut is not None:
-            reason = str(cut) if isinstance(cut, LaunchError) else "the recording was interrupted"
+            interrupted = isinstance(cut, KeyboardInterrupt)
+            reason = "the recording was interrupted" if interrupted else str(cut)
             try:
                 ended = store.load(running.directory, home)
             except Exception:  # an experiment too broken to read: the reason above is what matters
-                raise LaunchError(reason) from cut
-            _keep_partial(bank_of(ended, concurrency)[0], out, reason)
+                raise (LaunchInterrupted if interrupted else LaunchError)(reason) from cut
+            _keep_partial(bank_of(ended, concurrency)[0], out, reason, interrupted=interrupted)
         experiment = store.load(running.directory, home)
     bank, cost = bank_of(experiment, concurrency)
     write_bank(bank, out)
@@ -284,14 +290,16 @@ def partial_bank_path(out: Path) -> Path:
     return out.with_name(f"{out.stem}.partial{out.suffix or '.jsonl'}")
 
 
-def _keep_partial(bank: Bank, out: Path, reason: str) -> NoReturn:
+def _keep_partial(bank: Bank, out: Path, reason: str, *, interrupted: bool) -> NoReturn:
     """Write the ended trials of a recording cut short (hours of training are not thrown away) beside
-    the bank it was to be, never over it, and fail with ``reason`` and where they are."""
+    the bank it was to be, never over it, and fail with ``reason`` and where they are
+    (:class:`LaunchInterrupted` when Ctrl-C cut it)."""
+    error = LaunchInterrupted if interrupted else LaunchError
     if not bank.trials:
-        raise LaunchError(f"{reason}; no trial had ended, so no bank was written")
+        raise error(f"{reason}; no trial had ended, so no bank was written")
     path = partial_bank_path(out)
     write_bank(bank, path)
-    raise LaunchError(
+    raise error(
         f"{reason}; the {len(bank.trials)} trials that ended are in {path}, a bank of their own "
         f"(`bttackler bank show {path}`); {out} was not written"
     )

@@ -46,12 +46,14 @@ POLL_SECONDS = 0.1
 
 
 class RecordingCut(LaunchError):
-    """The recording stopped before every trial ended (``--timeout`` or Ctrl-C): the message says
-    why; ``trials`` are those that ended, in start order, with all they reported."""
+    """The recording stopped before every trial ended (``--timeout`` or Ctrl-C, then
+    ``interrupted``): the message says why; ``trials`` are those that ended, in start order, with all
+    they reported."""
 
-    def __init__(self, message: str, trials: Sequence[store.Trial]) -> None:
+    def __init__(self, message: str, trials: Sequence[store.Trial], interrupted: bool = False) -> None:
         super().__init__(message)
         self.trials = list(trials)
+        self.interrupted = interrupted
 
 
 def random_parameters(config: Mapping[str, Any], trials: int) -> list[dict[str, Any]]:
@@ -142,6 +144,7 @@ def run_trials(
             f"the recording was interrupted with {len(ended)} of {len(parameter_sets)} trials ended; "
             f"their logs and reports are in {folder}",
             _in_start_order(ended),
+            interrupted=True,
         ) from None
     finally:
         for run in running:

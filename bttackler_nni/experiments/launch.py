@@ -52,6 +52,11 @@ class LaunchError(RuntimeError):
     """The experiment could not be started or did not finish normally."""
 
 
+class LaunchInterrupted(LaunchError):
+    """Ctrl-C cut the run short; the message says what was kept (the command exits 130, as after
+    any Ctrl-C)."""
+
+
 @dataclass(frozen=True)
 class RunningExperiment:
     """An experiment started by :func:`create`."""
