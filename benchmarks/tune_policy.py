@@ -69,6 +69,10 @@ def main() -> int:
         "--oracle", action="store_true", help="also the oracle reference: a rule that knows each final result"
     )
     args = parser.parse_args()
+    names = ["none", *args.nni, *(["oracle"] if args.oracle else []), *(n for n, _ in args.candidate)]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        parser.error(f"arm names given twice: {', '.join(twice)}; give each --candidate a name of its own")
 
     width = max(12, *(len(Path(path).stem) + 1 for path in args.banks))  # the bank column
     print(

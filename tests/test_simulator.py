@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -332,6 +334,15 @@ def test_classargs_replayed_on_a_bank_take_its_direction_unless_they_set_one():
     assert config_for_bank({"indicators": {"RNK": False}}, minimizing).direction is Direction.MINIMIZE
     assert config_for_bank({"direction": "maximize"}, minimizing).direction is Direction.MAXIMIZE
     assert resolve_arm("default", minimizing).make(0).diagnoser.config.direction is Direction.MINIMIZE
+
+
+def test_tune_policy_refuses_a_candidate_named_like_another_arm(tmp_path):
+    # Outcomes are told apart by arm name: a candidate named medianstop would share NNI's rule's row.
+    write_bank(bank(GOOD, BAD), tmp_path / "hand.jsonl")
+    tune = [sys.executable, str(REPO / "benchmarks" / "tune_policy.py"), str(tmp_path / "hand.jsonl")]
+    result = subprocess.run([*tune, "--candidate", "medianstop", "{}"], capture_output=True, text=True)
+    assert result.returncode == 2 and not result.stdout
+    assert "arm names given twice: medianstop; give each --candidate a name of its own" in result.stderr
 
 
 def test_medianstop_is_nnis_class_fed_the_records_as_nni_feeds_them():
