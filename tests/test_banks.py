@@ -4,11 +4,25 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import re
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from hand_banks import bank, trial
-from nni_harness import REPO, bttackler, ending_before_two_hang, isolated_nni, scripted_config
+from nni_harness import (
+    REPO,
+    bttackler,
+    ending_before_two_hang,
+    foreground_sigint,
+    isolated_nni,
+    only_experiment,
+    scripted_config,
+    wait_until,
+)
 
 from bttackler_nni.cli import main
 from bttackler_nni.evaluation.bank_recording import (
@@ -276,3 +290,40 @@ def test_a_recording_past_its_timeout_keeps_the_trials_that_ended_as_a_partial_b
     kept = read_bank(partial)
     assert [t.parameters["kind"] for t in kept.trials] == ["quick"] * len(quick)
     assert all(t.status == "SUCCEEDED" and [e.record for e in t.epochs] == [0.5, 0.6] for t in kept.trials)
+
+
+@pytest.mark.nni
+def test_ctrl_c_keeps_the_trials_that_ended_and_a_second_one_cannot_leave_nni_running(tmp_path):
+    config = scripted_config(tmp_path, CUT_TRIAL, ["quick", "hangs"])
+    kinds = [p["kind"] for p in random_parameters(load_config(config), 6)]
+    quick = ending_before_two_hang(kinds)
+    out, output = tmp_path / "b.jsonl", tmp_path / "output.txt"
+    with isolated_nni(tmp_path / "nni") as env, output.open("w") as stdout:
+        recording = subprocess.Popen(
+            [sys.executable, "-m", "bttackler_nni.cli", "bank", "record", str(config), "--trials", "6",
+             "--out", str(out)],
+            env=env, stdout=stdout, stderr=subprocess.PIPE, text=True, preexec_fn=foreground_sigint,
+        )  # fmt: skip
+        try:
+            # Once the quick trials have ended, both slots hang: no other trial ends before the Ctrl-C.
+            ended = re.compile(rf": {len(quick)} of \d+ trials ended")
+            wait_until(lambda: ended.search(output.read_text()), timeout=180, what=ended.pattern)
+            recording.send_signal(signal.SIGINT)
+            wait_until(lambda: "stopping experiment" in output.read_text(), timeout=30, what="the stop")
+            recording.send_signal(signal.SIGINT)  # impatient: while `nnictl stop` runs
+            _, stderr = recording.communicate(timeout=180)
+        finally:
+            if recording.poll() is None:
+                recording.kill()
+        experiment = only_experiment(env)
+        manager = json.loads((Path(env["HOME"]) / "nni-experiments" / ".experiment").read_text())
+    assert recording.returncode == 130 and "Traceback" not in stderr, stderr
+    message = stderr.strip().splitlines()[-1]
+    assert message.startswith("bttackler: the recording was interrupted; the ")
+    assert f"the {len(quick)} trials that ended are in {tmp_path / 'b.partial.jsonl'}" in message
+    assert [t.parameters["kind"] for t in read_bank(tmp_path / "b.partial.jsonl").trials] == ["quick"] * len(
+        quick
+    )
+    assert experiment.stopped
+    with pytest.raises(ProcessLookupError):  # NNI's manager went with the experiment
+        os.kill(manager[experiment.id]["pid"], 0)

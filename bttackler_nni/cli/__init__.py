@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
-import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -23,6 +22,7 @@ from ..experiments.launch import (
     LaunchInterrupted,
     RunningExperiment,
     create,
+    ctrl_c_ignored,
     fetch_failed_trial_logs,
     nnictl_environment,
     stop,
@@ -99,8 +99,7 @@ def _stop_and_summarise(
     experiment that never got a trial (its training service did not start) has no summary: the
     error says it all.
     """
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
+    with ctrl_c_ignored():
         fetch_failed_trial_logs(experiment, FAILED_LOGS_SHOWN)
         if not keep:
             print(f"Stopping {experiment.id}...", file=sys.stderr, flush=True)
@@ -118,8 +117,6 @@ def _stop_and_summarise(
         print()
         print(summarize(finished, status), flush=True)
         return finished
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def _check(args: argparse.Namespace) -> int:

@@ -23,10 +23,12 @@ import json
 import os
 import random
 import re
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -168,8 +170,8 @@ def launched(
     env: dict[str, str] | None = None,
     on_progress: Callable[[str], None] | None = None,
 ) -> Iterator[RunningExperiment]:
-    """Create the experiment on a free port and stop it on leaving the block, whatever happens.
-    ``on_progress`` gets a line once it has started."""
+    """Create the experiment on a free port and stop it on leaving the block, whatever happens (a
+    second Ctrl-C too). ``on_progress`` gets a line once it has started and one when it stops."""
     experiment = create(config, free_port(), env)
     if on_progress is not None:
         on_progress(
@@ -178,7 +180,27 @@ def launched(
     try:
         yield experiment
     finally:
-        stop(experiment, env)
+        with ctrl_c_ignored():
+            if on_progress is not None:
+                on_progress(f"stopping experiment {experiment.id}")
+            stop(experiment, env)
+
+
+@contextlib.contextmanager
+def ctrl_c_ignored() -> Iterator[None]:
+    """Ignore Ctrl-C (SIGINT) inside the block, so that a second Ctrl-C cannot cut short the stopping
+    of an experiment and leave NNI's manager and its trials running with no one to stop them.
+
+    Commands started inside (``nnictl stop``) inherit the setting, as Ctrl-C in a terminal reaches
+    them too. Python handles signals in its main thread only; elsewhere the block runs as it is."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def run_to_end(
