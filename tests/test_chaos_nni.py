@@ -14,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psutil
 import pytest
 from nni_harness import (
     DIGITS_CONFIG,
@@ -133,6 +134,40 @@ def test_ctrl_c_stops_the_experiment_and_exits_130_with_a_true_summary(tmp_path)
     node_pid = json.loads((home / ".experiment").read_text())[experiment.id]["pid"]
     with pytest.raises(ProcessLookupError):
         os.kill(node_pid, 0)
+
+
+def test_ctrl_c_while_nni_starts_leaves_no_manager_running(tmp_path):
+    # NNI's manager runs in a process group of its own: a `nnictl create` cut short by Ctrl-C left
+    # it running trials, at first not even in nnictl's list of experiments.
+    with isolated_nni(tmp_path / "nni") as env:
+        space = search_space(tmp_path / "space.json", **GOOD_AND_BAD)
+        run = subprocess.Popen(
+            [sys.executable, "-m", "bttackler_nni.cli", "run", str(DIGITS_CONFIG),
+             *short_digits_run(space, 4, 1)],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=foreground_sigint,
+        )  # fmt: skip
+        try:
+
+            def creating() -> bool:
+                children = psutil.Process(run.pid).children(recursive=True)
+                return any("create" in child.cmdline() for child in children)
+
+            wait_until(creating, timeout=120, what="nnictl create", poll=0.05)
+            run.send_signal(signal.SIGINT)
+            _, stderr = run.communicate(timeout=180)
+        finally:
+            if run.poll() is None:
+                run.kill()
+        experiment = only_experiment(env)
+        managers = [
+            process.pid
+            for process in psutil.process_iter(["cmdline"])
+            if env["HOME"] in " ".join(process.info["cmdline"] or [])
+            and "main.js" in str(process.info["cmdline"])
+        ]
+    assert run.returncode == 130 and "Traceback" not in stderr, stderr
+    assert f"interrupted while NNI started experiment {experiment.id}, which is stopped" in stderr
+    assert experiment.stopped and not managers
 
 
 def test_a_run_whose_every_trial_fails_exits_1_and_points_to_the_logs(tmp_path):

@@ -131,11 +131,20 @@ def nnictl_environment(base: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def nnictl(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> str:
-    """Run an ``nnictl`` command of this interpreter's NNI; return its output, raise on failure."""
+def nnictl(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 120, own_session: bool = False
+) -> str:
+    """Run an ``nnictl`` command of this interpreter's NNI; return its output, raise on failure.
+    ``own_session``: in a session of its own, out of reach of the terminal's Ctrl-C."""
     command = [sys.executable, "-m", "bttackler_nni.experiments.patient_nnictl", *args]
     completed = subprocess.run(
-        command, capture_output=True, text=True, env=env or nnictl_environment(), timeout=timeout, check=False
+        command,
+        capture_output=True,
+        text=True,
+        env=env or nnictl_environment(),
+        timeout=timeout,
+        check=False,
+        start_new_session=own_session,
     )
     output = _strip_ansi(completed.stdout + completed.stderr)
     if completed.returncode != 0:
@@ -146,22 +155,32 @@ def nnictl(*args: str, env: dict[str, str] | None = None, timeout: float = 120) 
 def create(
     config: dict[str, Any], port: int | None = None, env: dict[str, str] | None = None
 ) -> RunningExperiment:
-    """``nnictl create`` the (already loaded and checked) config; returns the running experiment."""
+    """``nnictl create`` the (already loaded and checked) config; returns the running experiment.
+
+    Ctrl-C while NNI starts waits for the start, then stops the experiment and raises
+    :class:`LaunchInterrupted`: cut short, ``nnictl create`` would leave NNI's manager (a process
+    group of its own) running trials, unknown to ``nnictl``'s list when cut early enough."""
     if port is None:
         port = free_port()
     else:
         ensure_port_free(port)
-    with tempfile.TemporaryDirectory(prefix="bttackler-") as folder:
+    with tempfile.TemporaryDirectory(prefix="bttackler-") as folder, ctrl_c_deferred() as interrupted:
         resolved = Path(folder) / "experiment.yml"
         resolved.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
-        output = nnictl("create", "--config", str(resolved), "--port", str(port), env=env)
+        output = nnictl("create", "--config", str(resolved), "--port", str(port), env=env, own_session=True)
+        ctrl_c = interrupted()
     match = re.search(r"Experiment ID:\s*(\w+)", output)
     if match is None:
         raise LaunchError(f"could not read the experiment id from nnictl's output:\n{output}")
     experiment_id = match.group(1)
     home = Path((env or os.environ).get("HOME", "~")).expanduser()
     directory = experiment_directory(experiment_id, config.get("experimentWorkingDirectory"), home)
-    return RunningExperiment(experiment_id, port, directory)
+    experiment = RunningExperiment(experiment_id, port, directory)
+    if ctrl_c:
+        with ctrl_c_ignored():
+            stop(experiment, env)
+        raise LaunchInterrupted(f"interrupted while NNI started experiment {experiment_id}, which is stopped")
+    return experiment
 
 
 @contextlib.contextmanager
@@ -184,6 +203,22 @@ def launched(
             if on_progress is not None:
                 on_progress(f"stopping experiment {experiment.id}")
             stop(experiment, env)
+
+
+@contextlib.contextmanager
+def ctrl_c_deferred() -> Iterator[Callable[[], bool]]:
+    """Hold Ctrl-C (SIGINT) back inside the block; it yields a function that says whether one came,
+    for the code in the block to act on once what it cannot leave half done is done. Python handles
+    signals in its main thread only; elsewhere nothing is held back and the function says no."""
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: False
+        return
+    pressed: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: pressed.append(signum))
+    try:
+        yield lambda: bool(pressed)
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 @contextlib.contextmanager
