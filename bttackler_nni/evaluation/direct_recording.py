@@ -38,7 +38,7 @@ from nni.algorithms.hpo.random_tuner import RandomTuner
 
 from ..experiments import store
 from ..experiments.config import ExperimentConfigError, search_space
-from ..experiments.launch import LaunchError, nnictl_environment
+from ..experiments.launch import LaunchError, ctrl_c_ignored, nnictl_environment
 from .recording_channel import CHANNEL_URL, PARAMETERS_ENV, REPORTS_ENV, read_reports
 
 POLL_SECONDS = 0.1
@@ -147,8 +147,9 @@ def run_trials(
             interrupted=True,
         ) from None
     finally:
-        for run in running:
-            _kill(run)
+        with ctrl_c_ignored():  # a second Ctrl-C must not leave trials running in their own groups
+            for run in running:
+                _kill(run)
     return _in_start_order(ended)
 
 
