@@ -137,15 +137,18 @@ def nnictl(
     """Run an ``nnictl`` command of this interpreter's NNI; return its output, raise on failure.
     ``own_session``: in a session of its own, out of reach of the terminal's Ctrl-C."""
     command = [sys.executable, "-m", "bttackler_nni.experiments.patient_nnictl", *args]
-    completed = subprocess.run(
-        command,
-        capture_output=True,
-        text=True,
-        env=env or nnictl_environment(),
-        timeout=timeout,
-        check=False,
-        start_new_session=own_session,
-    )
+    try:
+        completed = subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            env=env or nnictl_environment(),
+            timeout=timeout,
+            check=False,
+            start_new_session=own_session,
+        )
+    except subprocess.TimeoutExpired as error:
+        raise LaunchError(f"`nnictl {' '.join(args)}` did not finish within {timeout:g} s") from error
     output = _strip_ansi(completed.stdout + completed.stderr)
     if completed.returncode != 0:
         raise LaunchError(f"`nnictl {' '.join(args)}` failed ({completed.returncode}):\n{output.strip()}")
