@@ -131,6 +131,24 @@ def test_the_cli_reports_bank_errors_in_one_line(tmp_path, capsys):
     assert len(err) == 4 and all(line.startswith("bttackler: ") for line in err)
 
 
+def test_a_bank_out_it_cannot_write_is_refused_before_any_trial_runs(tmp_path, capsys):
+    config = scripted_config(tmp_path, CUT_TRIAL, ["quick"])
+    (tmp_path / "taken").write_text("a file where the bank's folder would go")
+    (tmp_path / "folder").mkdir()
+    for out, expected in [
+        (
+            tmp_path / "taken" / "b.jsonl",
+            f"--out {tmp_path / 'taken' / 'b.jsonl'}: cannot write there (its folder",
+        ),
+        (tmp_path / "folder", f"--out {tmp_path / 'folder'} is a folder; give a file in it"),
+    ]:
+        record = ["bank", "record", str(config), "--trials", "2", "--out", str(out), "--without-nnictl"]
+        assert main(record) == 1
+        err = capsys.readouterr().err.strip()
+        assert "\n" not in err and err.startswith(f"bttackler: {expected}")
+    assert not list(tmp_path.rglob("*-trials"))  # no trial was started
+
+
 def test_bank_show_describes_the_spread(tmp_path, capsys):
     path = write_bank(
         bank(trial("a", [0.2, 0.9]), trial("b", [0.1, 0.1]), trial("c", [0.5], status="FAILED")),

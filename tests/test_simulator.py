@@ -475,3 +475,13 @@ def test_the_simulate_command_reports_errors_in_one_line(tmp_path, capsys, extra
     err = printed.err.strip()
     assert "\n" not in err and err.startswith("bttackler: ") and expected in err
     assert printed.out == ""  # refused before the run's header line, not after it
+
+
+def test_an_out_it_cannot_write_is_refused_before_the_simulation_runs(tmp_path, capsys):
+    path = write_bank(bank(GOOD, BAD), tmp_path / "hand.jsonl")
+    (tmp_path / "taken").write_text("a file where the report folder would go")
+    assert main(["simulate", str(path), "--seeds", "1", "--out", str(tmp_path / "taken")]) == 1
+    printed = capsys.readouterr()
+    assert printed.out == ""  # no header line, no seed run
+    err = printed.err.strip()
+    assert "\n" not in err and err.startswith(f"bttackler: --out {tmp_path / 'taken'}: cannot write there: ")

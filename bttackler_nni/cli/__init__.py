@@ -13,6 +13,7 @@ from pathlib import Path
 from ..diagnosis.direction import Direction
 from ..evaluation.arms import ArmError
 from ..evaluation.banks import BankError
+from ..evaluation.output_paths import OutputPathError, ready_file, ready_folder
 from ..evaluation.simulation import SimulationError
 from ..evaluation.summary import FAILED_LOGS_SHOWN, explain_trial, summarize
 from ..experiments import registration, repair, store
@@ -53,7 +54,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         BankError,
         ArmError,
         SimulationError,
+        OutputPathError,
         KeyError,
+        OSError,  # a full disk, a file that vanished: one line, not a traceback
     ) as error:
         print(f"bttackler: {error}", file=sys.stderr)
         return 1
@@ -147,8 +150,9 @@ def _report(args: argparse.Namespace) -> int:
     from ..evaluation.reports import write_report
 
     experiment = _load_all([args.experiment])[0]
+    out = ready_folder(Path(args.out or f"bttackler-report-{experiment.id}"))
     print(summarize(experiment))
-    print(f"\nwrote {write_report(experiment, Path(args.out or f'bttackler-report-{experiment.id}'))}")
+    print(f"\nwrote {write_report(experiment, out)}")
     return 0
 
 
@@ -157,6 +161,7 @@ def _replay(args: argparse.Namespace) -> int:
     from ..evaluation.reports import write_replay
 
     experiment = _load_all([args.experiment])[0]
+    out = ready_folder(Path(args.out or f"bttackler-replay-{experiment.id}"))
     print("replaying its reports through the diagnosis engine...", file=sys.stderr, flush=True)
     result = replay(experiment)
     counts = ", ".join(f"{indicator} {n}" for indicator, n in result.by_indicator().most_common()) or "none"
@@ -164,15 +169,15 @@ def _replay(args: argparse.Namespace) -> int:
         f"{len(result.stops)} of {result.trials} trials would have been stopped ({counts}); "
         f"about {result.seconds_saved:.0f} s of {result.trial_seconds:.0f} s trial time saved"
     )
-    print(f"wrote {write_replay(result, Path(args.out or f'bttackler-replay-{experiment.id}'))}")
+    print(f"wrote {write_replay(result, out)}")
     return 0
 
 
 def _compare(args: argparse.Namespace) -> int:
     from ..evaluation.reports import write_comparison
 
+    out = ready_folder(Path(args.out or "bttackler-compare"))
     baselines, enhanced = _load_all(args.baseline), _load_all(args.enhanced)
-    out = Path(args.out or "bttackler-compare")
     try:
         result = write_comparison(baselines, enhanced, out, args.direction, args.budget, paired=args.paired)
     except ValueError as error:
@@ -227,6 +232,7 @@ def _bank_merge(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if any(Path(path).resolve() == out.resolve() for path in args.bank):
         raise BankError(f"{out}: --out is one of the banks to merge; write the pool to a new file")
+    ready_file(out)
     command = f"{POOL_COMMAND} {shlex.join([*args.bank, '--out', args.out])}"
     pool = merge_banks([read_bank(path) for path in args.bank], command)
     write_bank(pool, out)
@@ -248,6 +254,7 @@ def _simulate(args: argparse.Namespace) -> int:
     arms = [resolve_arm(spec, bank) for spec in dict.fromkeys(["none", *policies])]
     startup = bank.startup(args.startup)
     check_simulation(bank, arms, args.seeds, args.budget_frac, args.concurrency, args.sampling, startup)
+    out = ready_folder(Path(args.out or f"bttackler-simulate-{bank.name}"))
     source = "--startup" if args.startup is not None else "the bank's"
     print(
         f"{bank.name}: {len(bank.trials)} trials; arms {', '.join(a.name for a in arms)}; "
@@ -266,7 +273,6 @@ def _simulate(args: argparse.Namespace) -> int:
         startup=startup,
         on_progress=lambda line: print(line, flush=True),
     )
-    out = Path(args.out or f"bttackler-simulate-{bank.name}")
     print()
     print(table(write_simulation(simulation, out), distinct=simulation.sampling == "iid"))
     print(f"\nwrote {out / 'simulate.md'} ({time.monotonic() - started:.0f} s)")

@@ -40,6 +40,7 @@ from ..experiments import store
 from ..experiments.config import ExperimentConfigError, check_config, load_config
 from ..experiments.launch import LaunchError, LaunchInterrupted, launched, nnictl_environment, wait
 from .banks import Bank, BankEpoch, BankTrial, metric_value, write_bank
+from .output_paths import ready_file
 
 _ENDED_ON_THEIR_OWN = frozenset({"SUCCEEDED", "FAILED"})
 """How a trial of a recording (no assessor) ends, unless a stop cancels it and cuts its trace."""
@@ -223,6 +224,7 @@ def record_bank(
     """
     config = recording_config(load_config(config_path, overrides), trials)
     check_config(config)
+    ready_file(out)  # before the hours of training, not after them
     loads = [os.getloadavg()[0]]
 
     def progress(line: str) -> None:

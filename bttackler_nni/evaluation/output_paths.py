@@ -1,0 +1,37 @@
+"""``--out`` checked before the work: a recording or a simulation can run for an hour, and a place it
+cannot write must fail at once, in one line, not after the hour and with a traceback."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+
+class OutputPathError(ValueError):
+    """``--out`` names a place this command cannot write."""
+
+
+def ready_folder(out: Path) -> Path:
+    """Create the folder ``out`` (and its parents) and check that a file can be written in it."""
+    _check_writable(out, out)
+    return out
+
+
+def ready_file(out: Path) -> Path:
+    """Check that the file ``out`` can be written: not a folder, its folder created and writable."""
+    if out.is_dir():
+        raise OutputPathError(f"--out {out} is a folder; give a file in it, e.g. {out / 'bank.jsonl'}")
+    _check_writable(out.parent, out)
+    return out
+
+
+def _check_writable(folder: Path, out: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        where = "" if folder == out else f" (its folder {folder})"
+        raise OutputPathError(
+            f"--out {out}: cannot write there{where}: {error.strerror or error}; give a place you can write"
+        ) from None
