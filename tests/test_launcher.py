@@ -49,6 +49,7 @@ def test_overrides_are_merged_as_yaml_values(tmp_path, monkeypatch):
         ("assessor.classArgs.patience=0", "assessor: Invalid BTTackler configuration"),
         ("tuner.classArgs.tuner=NoSuch", "tuner: BTTacklerTuner classArgs.tuner = 'NoSuch'"),
         ("trialConcurrency=0", "NNI rejects the experiment config"),
+        ("trainingService=null", "the config has no trainingService. Fix: add `trainingService: "),
         (
             "assessor.classArgs.direction=minimize",
             "assessor.classArgs.direction = minimize, but the tuner's optimize_mode is maximize: BTTackler "

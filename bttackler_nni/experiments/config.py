@@ -103,6 +103,11 @@ def check_config(config: dict[str, Any]) -> None:
     """
     from nni.experiment.config import ExperimentConfig
 
+    if not config.get("trainingService"):  # NNI's own error is an AttributeError on a sentinel
+        raise ExperimentConfigError(
+            "the config has no trainingService. Fix: add `trainingService: {platform: local}` to run the "
+            "trials on this machine (or a remote one, see the README's Remote workers)"
+        )
     try:
         ExperimentConfig(**config).validate()
     except Exception as error:  # noqa: BLE001 - NNI raises assorted types for bad configs
