@@ -116,11 +116,33 @@ def remote_service(machine: dict[str, object]) -> list[str]:
     return ["--set", "nniManagerIp=127.0.0.1", "--set", f"trainingService={json.dumps(service)}"]
 
 
-def foreground_sigint() -> None:
-    """``preexec_fn`` of a command a test interrupts: SIGINT as in a foreground terminal command.
+@contextmanager
+def interruptible_bttackler(
+    *args: str, env: dict[str, str] | None = None, stdout: Any = subprocess.PIPE
+) -> Iterator[subprocess.Popen]:
+    """The ``bttackler`` command started as from a terminal, for the test to Ctrl-C
+    (``send_signal(signal.SIGINT)``) and ``communicate`` with; killed on leaving the block if it
+    still runs."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bttackler_nni.cli", *args],
+        env=env,
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=_foreground_sigint,
+    )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
 
-    A user's Ctrl-C reaches a foreground command; a shell starts background jobs (such as a test run
-    with `&`) with SIGINT ignored, and Python then never raises KeyboardInterrupt."""
+
+def _foreground_sigint() -> None:
+    """SIGINT as in a foreground terminal command: a user's Ctrl-C reaches a foreground command; a
+    shell starts background jobs (such as a test run with `&`) with SIGINT ignored, and Python then
+    never raises KeyboardInterrupt."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 

@@ -10,14 +10,12 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import nni_harness
 import pytest
-from nni_harness import REPO, bttackler, ending_before_two_hang, foreground_sigint, wait_until
+from nni_harness import REPO, bttackler, ending_before_two_hang, interruptible_bttackler, wait_until
 
 from bttackler_nni.evaluation.bank_recording import record_bank
 from bttackler_nni.evaluation.banks import read_bank
@@ -209,25 +207,13 @@ def test_ctrl_c_keeps_the_trials_that_ended_and_exits_130(tmp_path):
     assert expected  # the seed gives trials that end before both slots hang
     output = tmp_path / "output.txt"
     with output.open("w") as stdout:
-        recording = subprocess.Popen(
-            [
-                sys.executable, "-m", "bttackler_nni.cli", "bank", "record", str(config),
-                "--trials", "6", "--out", str(tmp_path / "b.jsonl"), "--without-nnictl",
-            ],
-            stdout=stdout,
-            stderr=subprocess.PIPE,
-            text=True,
-            preexec_fn=foreground_sigint,
-        )  # fmt: skip
-        try:
+        record = ["bank", "record", str(config), "--trials", "6", "--out", str(tmp_path / "b.jsonl")]
+        with interruptible_bttackler(*record, "--without-nnictl", stdout=stdout) as recording:
             # Once these have ended, both slots hang: no other trial ends before the Ctrl-C.
             ended = f"{len(expected)} of 6 trials ended"
             wait_until(lambda: ended in output.read_text(), timeout=60, what=ended)
             recording.send_signal(signal.SIGINT)
             _, stderr = recording.communicate(timeout=60)
-        finally:
-            if recording.poll() is None:
-                recording.kill()
     assert recording.returncode == 130 and "Traceback" not in stderr, stderr
     partial = tmp_path / "b.partial.jsonl"
     message = stderr.strip().splitlines()[-1]

@@ -7,8 +7,6 @@ import math
 import os
 import re
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,7 +15,7 @@ from nni_harness import (
     REPO,
     bttackler,
     ending_before_two_hang,
-    foreground_sigint,
+    interruptible_bttackler,
     isolated_nni,
     only_experiment,
     scripted_config,
@@ -317,12 +315,8 @@ def test_ctrl_c_keeps_the_trials_that_ended_and_a_second_one_cannot_leave_nni_ru
     quick = ending_before_two_hang(kinds)
     out, output = tmp_path / "b.jsonl", tmp_path / "output.txt"
     with isolated_nni(tmp_path / "nni") as env, output.open("w") as stdout:
-        recording = subprocess.Popen(
-            [sys.executable, "-m", "bttackler_nni.cli", "bank", "record", str(config), "--trials", "6",
-             "--out", str(out)],
-            env=env, stdout=stdout, stderr=subprocess.PIPE, text=True, preexec_fn=foreground_sigint,
-        )  # fmt: skip
-        try:
+        record = ["bank", "record", str(config), "--trials", "6", "--out", str(out)]
+        with interruptible_bttackler(*record, env=env, stdout=stdout) as recording:
             # Once the quick trials have ended, both slots hang: no other trial ends before the Ctrl-C.
             ended = re.compile(rf": {len(quick)} of \d+ trials ended")
             wait_until(lambda: ended.search(output.read_text()), timeout=180, what=ended.pattern)
@@ -330,9 +324,6 @@ def test_ctrl_c_keeps_the_trials_that_ended_and_a_second_one_cannot_leave_nni_ru
             wait_until(lambda: "stopping experiment" in output.read_text(), timeout=30, what="the stop")
             recording.send_signal(signal.SIGINT)  # impatient: while `nnictl stop` runs
             _, stderr = recording.communicate(timeout=180)
-        finally:
-            if recording.poll() is None:
-                recording.kill()
         experiment = only_experiment(env)
         manager = json.loads((Path(env["HOME"]) / "nni-experiments" / ".experiment").read_text())
     assert recording.returncode == 130 and "Traceback" not in stderr, stderr

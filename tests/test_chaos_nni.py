@@ -10,8 +10,6 @@ import json
 import os
 import shutil
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import psutil
@@ -20,7 +18,7 @@ from nni_harness import (
     DIGITS_CONFIG,
     GOOD_AND_BAD,
     bttackler,
-    foreground_sigint,
+    interruptible_bttackler,
     isolated_nni,
     only_experiment,
     search_space,
@@ -96,22 +94,9 @@ def test_concurrent_tpe_survives_crashing_and_killed_trials(tmp_path, with_asses
 def test_ctrl_c_stops_the_experiment_and_exits_130_with_a_true_summary(tmp_path):
     with isolated_nni(tmp_path / "nni") as env:
         space = search_space(tmp_path / "space.json", **{**GOOD_AND_BAD, "lr": [2e-3]})
-        run = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "bttackler_nni.cli",
-                "run",
-                str(DIGITS_CONFIG),
-                *short_digits_run(space, 4, 1),
-            ],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            preexec_fn=foreground_sigint,
-        )
-        try:
+        with interruptible_bttackler(
+            "run", str(DIGITS_CONFIG), *short_digits_run(space, 4, 1), env=env
+        ) as run:
             home = Path(env["HOME"]) / "nni-experiments"
 
             def reported() -> bool:
@@ -121,9 +106,6 @@ def test_ctrl_c_stops_the_experiment_and_exits_130_with_a_true_summary(tmp_path)
             wait_until(reported, timeout=600, what="a first verdict")
             run.send_signal(signal.SIGINT)
             stdout, stderr = run.communicate(timeout=180)
-        finally:
-            if run.poll() is None:
-                run.kill()
         experiment = only_experiment(env)
     assert run.returncode == 130, stdout + stderr
     assert "Traceback" not in stderr and "Interrupted." in stderr
@@ -141,12 +123,9 @@ def test_ctrl_c_while_nni_starts_leaves_no_manager_running(tmp_path):
     # it running trials, at first not even in nnictl's list of experiments.
     with isolated_nni(tmp_path / "nni") as env:
         space = search_space(tmp_path / "space.json", **GOOD_AND_BAD)
-        run = subprocess.Popen(
-            [sys.executable, "-m", "bttackler_nni.cli", "run", str(DIGITS_CONFIG),
-             *short_digits_run(space, 4, 1)],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=foreground_sigint,
-        )  # fmt: skip
-        try:
+        with interruptible_bttackler(
+            "run", str(DIGITS_CONFIG), *short_digits_run(space, 4, 1), env=env
+        ) as run:
 
             def creating() -> bool:
                 children = psutil.Process(run.pid).children(recursive=True)
@@ -155,9 +134,6 @@ def test_ctrl_c_while_nni_starts_leaves_no_manager_running(tmp_path):
             wait_until(creating, timeout=120, what="nnictl create", poll=0.05)
             run.send_signal(signal.SIGINT)
             _, stderr = run.communicate(timeout=180)
-        finally:
-            if run.poll() is None:
-                run.kill()
         experiment = only_experiment(env)
         managers = [
             process.pid
