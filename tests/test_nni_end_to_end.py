@@ -26,6 +26,7 @@ from bttackler_nni.dispatcher.journal import JOURNAL_DIR, TUNER_FEEDBACK_FILE, V
 from bttackler_nni.experiments import repair, store
 from bttackler_nni.experiments.config import check_config, load_config
 from bttackler_nni.experiments.launch import RunningExperiment, create, free_port, nnictl, rest
+from bttackler_nni.trial.orphan import ORPHANED
 
 pytestmark = pytest.mark.nni
 
@@ -183,3 +184,23 @@ def test_web_ui_data_offers_the_scalar_diagnostics(tmp_path):
             "nonfinite",
             "epoch",
         } <= scalars
+
+
+def test_a_stop_the_trial_command_does_not_pass_on_still_ends_the_trial(tmp_path):
+    # `...; echo done`: NNI's SIGINT reaches only bash, which waits for Python. NNI kills bash 5 s
+    # later; the Reporter sees its parent gone and exits, saying why, instead of training on unseen.
+    epochs = 80  # about 12 s of training: far more than the 5 s NNI gives bash
+    with isolated_nni(tmp_path / "nni") as env:
+        space = search_space(tmp_path / "space.json", **{**GOOD_AND_BAD, "lr": [1e-7]})  # PLC stops both
+        command = f"trialCommand=python train.py --epochs {epochs} --samples-per-epoch 20000; echo done"
+        result = bttackler(
+            "run", str(DIGITS_CONFIG), *short_digits_run(space, 2, 1, epochs), "--set", command, env=env
+        )
+        experiment = only_experiment(env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert len(experiment.trials) == 2
+    for trial in experiment.trials:
+        assert trial.stopped_by_bttackler and trial.final is None
+        assert len(trial.intermediate) < epochs
+        stderr = (experiment.trial_log_dir(trial.id) / "trial.stderr").read_text()
+        assert stderr.rstrip().endswith(ORPHANED) and "Traceback" not in stderr, stderr

@@ -34,6 +34,7 @@ from .activations import ActivationMonitor
 from .buffers import EpochBuffers
 from .gradients import GradientMonitor
 from .layers import parameter_device
+from .orphan import ParentWatch
 from .sampling import DEFAULT_BUDGET, SamplingSchedule
 
 _logger = logging.getLogger("bttackler_nni")
@@ -71,7 +72,9 @@ class Reporter:
             adapters outside an NNI trial, see :func:`in_nni_trial`).
 
     Statistics never break training: if computing one fails, the Reporter logs a warning once
-    and keeps reporting losses and metrics without it.
+    and keeps reporting losses and metrics without it. One thing ends it: in an NNI trial whose
+    stop reached only the trialCommand's shell, the next batch or ``end_epoch`` exits the process
+    with the fix on stderr (:mod:`.orphan`).
     """
 
     def __init__(
@@ -120,6 +123,8 @@ class Reporter:
         self._step_hook = (
             optimizer.register_step_pre_hook(lambda *_: self._on_batch()) if optimizer is not None else None
         )
+        # A trial NNI stopped, whose stop the trialCommand's shell did not pass on, leaves (.orphan).
+        self._parent_watch = ParentWatch() if report_to_nni and in_nni_trial() else None
         self._epoch = 0
         self._stats_enabled = True
         self._last_record: dict[str, Any] | None = None
@@ -162,6 +167,8 @@ class Reporter:
         ``val_loss``, then ``train_loss``. Losses may be floats or 0-d tensors. Works outside an
         NNI experiment too (NNI then only logs the record).
         """
+        if self._parent_watch is not None:
+            self._parent_watch.check()
         metrics = {keys.TRAIN_LOSS: _as_float("train_loss", train_loss)}
         for key, value in ((keys.VAL_LOSS, val_loss), (keys.TRAIN_ACC, train_acc), (keys.VAL_ACC, val_acc)):
             if value is not None:
@@ -226,6 +233,8 @@ class Reporter:
         self.close()
 
     def _on_batch(self) -> None:
+        if self._parent_watch is not None:
+            self._parent_watch.check()
         if self._stats_enabled:
             self._schedule.step(self._observe_gradients)
 
