@@ -25,6 +25,7 @@ from ..diagnosis.config import AssessorConfig, ConfigError
 from ..dispatcher.tuner import BTTacklerTuner
 from ..tuners import SearchSpaceError
 from . import registration, remote, store
+from .trial_command import stop_reaches_only_the_shell
 
 _PATH_KEYS = ("searchSpaceFile", "trialCodeDirectory", "experimentWorkingDirectory")
 _ALGORITHM_SECTIONS = ("tuner", "assessor", "advisor")
@@ -126,8 +127,25 @@ def check_config(config: dict[str, Any]) -> None:
             except ExperimentConfigError as error:
                 problems.append(str(error))
     problems.extend(_direction_mismatch(config))
+    problems.extend(_unstoppable_trials(config))
     if problems:
         raise ExperimentConfigError("\n".join(problems))
+
+
+def _unstoppable_trials(config: dict[str, Any]) -> list[str]:
+    """An assessor's stops that the trialCommand would keep from reaching the training."""
+    command = config.get("trialCommand")
+    if not config.get("assessor") or not isinstance(command, str):
+        return []
+    reason = stop_reaches_only_the_shell(command)
+    if reason is None:
+        return []
+    return [
+        f"trialCommand {command!r}: {reason} keeps bash between NNI and the training, so a trial the "
+        "assessor stops trains on (until NNI kills bash 5 s later, when the Reporter ends it). Fix: make "
+        "the training the last command and start it with exec, e.g. `cd src && exec python train.py > "
+        "train.log 2>&1`; NNI keeps each trial's output in its trial.stdout and trial.stderr anyway"
+    ]
 
 
 def _check_algorithm(section: str, algorithm: dict[str, Any], space: Any) -> None:
