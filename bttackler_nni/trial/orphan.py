@@ -1,9 +1,10 @@
 """A trial that NNI stopped but whose training runs on: notice it, and leave.
 
 NNI stops a trial by signalling the process it started, ``/bin/bash -c "<trialCommand>"``. When the
-trial command is one simple command (or, from bash 5.1, ends with one), bash replaces itself with
-it and the signal reaches Python. Otherwise (``python train.py | tee train.log``, ``python train.py;
-echo done``, ``cd src && python train.py`` under an older bash) the signal reaches only bash, which
+command that runs last is a plain one (from bash 5.1 also after ``;``, ``&&`` or ``||``), bash
+replaces itself with it and the signal reaches Python. Otherwise (``python train.py > log 2>&1``
+without ``exec``, ``python train.py | tee train.log``, ``python train.py; echo done``; the shapes
+are listed in :mod:`bttackler_nni.experiments.trial_command`) the signal reaches only bash, which
 waits for its child: the trial trains on to its end while NNI and BTTackler count it as stopped, and
 the stop saves nothing. NNI kills bash 5 s later, and Python is adopted by another process; a
 changed parent process is how the trial learns that it was stopped.
