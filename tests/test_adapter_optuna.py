@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import collections
 import logging
+import time
 
 import pytest
 
@@ -14,6 +16,7 @@ from digits_torch import mlp  # noqa: E402
 
 from bttackler_nni import AssessorConfig, Reporter, Verdict  # noqa: E402
 from bttackler_nni.adapters.optuna import STOP_ATTR, BTTacklerPruner, report_epoch, stored_records  # noqa: E402
+from bttackler_nni.diagnosis.engine import Diagnoser  # noqa: E402
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 EPOCHS = 6
@@ -84,3 +87,30 @@ def test_another_process_judges_the_stored_study_the_same(tmp_path):
     again = BTTacklerPruner()
     assert [again.prune(loaded, t) for t in loaded.trials] == [False, True]
     assert again.verdicts[1].to_json() == loaded.trials[1].user_attrs[STOP_ATTR]
+
+
+def test_threads_of_one_study_judge_each_record_once(monkeypatch):
+    # study.optimize(n_jobs=4) calls the pruner from four threads at once; a record judged twice
+    # would count twice towards patience. A short sleep inside assess widens the window.
+    judged: collections.Counter[tuple[str, int]] = collections.Counter()
+    assess = Diagnoser.assess
+
+    def slow_assess(self, trial, history):
+        judged[trial, len(history)] += 1
+        time.sleep(0.001)
+        return assess(self, trial, history)
+
+    monkeypatch.setattr(Diagnoser, "assess", slow_assess)
+
+    def synthetic(trial: optuna.Trial) -> float:
+        rate = trial.suggest_float("rate", 0.0, 1.0)
+        for epoch in range(EPOCHS):
+            value = 0.1 + 0.1 * epoch * rate
+            record = {"epoch": epoch, "max_epochs": EPOCHS, "train_loss": 2.0 - 0.2 * epoch * rate}
+            report_epoch(trial, {**record, "val_acc": value, "default": value})
+        return value
+
+    study = optuna.create_study(direction="maximize", pruner=BTTacklerPruner())
+    study.optimize(synthetic, n_trials=24, n_jobs=4)
+    assert judged and max(judged.values()) == 1
+    assert sum(judged.values()) == sum(len(stored_records(t)) for t in study.trials)

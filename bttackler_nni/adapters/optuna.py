@@ -18,7 +18,8 @@ and hands it to :func:`report_epoch`, in place of ``trial.report``::
 ``report_epoch`` stores each record in the trial's user attributes (``bttackler_record_<epoch>``),
 so every process of a distributed study reads every trial's records from the storage; the pruner
 judges them with one :class:`~bttackler_nni.Diagnoser` per process, fed every trial's records in the
-order it first sees them, so peers, protection and patience work as under NNI. A stop is logged on
+order it first sees them, so peers, protection and patience work as under NNI. The threads of
+``study.optimize(n_jobs=...)`` take turns in the pruner, so each record is judged once. A stop is logged on
 the ``bttackler_nni`` logger, stored as the verdict's JSON in the trial's ``bttackler_stop`` user
 attribute, and raised as ``optuna.TrialPruned`` with the reason as its message.
 """
@@ -26,6 +27,7 @@ attribute, and raised as ``optuna.TrialPruned`` with the reason as its message.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -89,6 +91,7 @@ class BTTacklerPruner(optuna.pruners.BasePruner):
         self._judged: dict[int, int] = {}  # trial number -> records judged
         self._ended: set[int] = set()
         self._verdicts: dict[int, Verdict] = {}
+        self._lock = threading.Lock()  # study.optimize(n_jobs > 1) prunes from several threads
 
     @property
     def verdicts(self) -> Mapping[int, Verdict]:
@@ -96,17 +99,21 @@ class BTTacklerPruner(optuna.pruners.BasePruner):
         return self._verdicts
 
     def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
-        for other in study.get_trials(deepcopy=False):
-            if other.number != trial.number:
-                self._judge(other)
-        verdict = self._judge(trial)
+        with self._lock:
+            for other in study.get_trials(deepcopy=False):
+                if other.number != trial.number and other.number not in self._ended:
+                    self._judge(other)
+            verdict = self._judge(trial)
         if verdict is None or not verdict.stop:
             return False
         _logger.warning("BTTackler prunes %s", verdict.explain())
         return True
 
     def _judge(self, trial: optuna.trial.FrozenTrial) -> Verdict | None:
-        """Judge each record of ``trial`` not judged yet, in order, as NNI's assessor would one by one."""
+        """Judge each record of ``trial`` not judged yet, in order, as NNI's assessor would one by one.
+
+        A finished trial is judged to its last record once and then ended; ``prune`` skips it after
+        that, so a long study costs each call its running trials, not all it ever ran."""
         number = trial.number
         records = stored_records(trial)
         for count in range(self._judged.get(number, 0) + 1, len(records) + 1):
