@@ -177,5 +177,5 @@ def test_trial_python_is_this_interpreters():
 
 def test_an_nnictl_that_does_not_answer_in_time_is_a_launch_error_not_a_traceback():
     # Starting Python and importing NNI alone takes far longer than 10 ms.
-    with pytest.raises(launch.LaunchError, match=r"`nnictl experiment list` did not finish within 0.01 s"):
+    with pytest.raises(launch.LaunchTimeout, match=r"`nnictl experiment list` did not finish within 0.01 s"):
         launch.nnictl("experiment", "list", timeout=0.01)

@@ -54,6 +54,10 @@ class LaunchError(RuntimeError):
     """The experiment could not be started or did not finish normally."""
 
 
+class LaunchTimeout(LaunchError):
+    """An ``nnictl`` command, or the experiment, ran past its time limit."""
+
+
 class LaunchInterrupted(LaunchError):
     """Ctrl-C cut the run short; the message says what was kept (the command exits 130, as after
     any Ctrl-C)."""
@@ -134,7 +138,8 @@ def nnictl_environment(base: dict[str, str] | None = None) -> dict[str, str]:
 def nnictl(
     *args: str, env: dict[str, str] | None = None, timeout: float = 120, own_session: bool = False
 ) -> str:
-    """Run an ``nnictl`` command of this interpreter's NNI; return its output, raise on failure.
+    """Run an ``nnictl`` command of this interpreter's NNI; return its output, raise on failure
+    (:class:`LaunchTimeout` past ``timeout`` seconds).
     ``own_session``: in a session of its own, out of reach of the terminal's Ctrl-C."""
     command = [sys.executable, "-m", "bttackler_nni.experiments.patient_nnictl", *args]
     try:
@@ -148,7 +153,7 @@ def nnictl(
             start_new_session=own_session,
         )
     except subprocess.TimeoutExpired as error:
-        raise LaunchError(f"`nnictl {' '.join(args)}` did not finish within {timeout:g} s") from error
+        raise LaunchTimeout(f"`nnictl {' '.join(args)}` did not finish within {timeout:g} s") from error
     output = _strip_ansi(completed.stdout + completed.stderr)
     if completed.returncode != 0:
         raise LaunchError(f"`nnictl {' '.join(args)}` failed ({completed.returncode}):\n{output.strip()}")
@@ -295,8 +300,8 @@ def wait(
     """Block until the experiment finishes; return its final NNI status.
 
     Finished means DONE, STOPPED, or TUNER_NO_MORE_TRIAL with every trial ended. Raises
-    :class:`LaunchError` when NNI reports an error, its training service fails to start, its
-    dispatcher dies, or ``timeout`` seconds pass.
+    :class:`LaunchError` when NNI reports an error, its training service fails to start or its
+    dispatcher dies, and :class:`LaunchTimeout` when ``timeout`` seconds pass.
     """
     started = time.monotonic()
     last_line = ""
@@ -329,7 +334,7 @@ def wait(
                 f"{experiment.directory / 'log' / 'dispatcher.log'}"
             )
         if time.monotonic() - started > timeout:
-            raise LaunchError(f"the experiment did not finish within {timeout:.0f} s")
+            raise LaunchTimeout(f"the experiment did not finish within {timeout:.0f} s")
         time.sleep(poll_seconds)
 
 
