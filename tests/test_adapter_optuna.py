@@ -14,7 +14,7 @@ import torch  # noqa: E402
 from digits_task import split_digits, train_epoch  # noqa: E402
 from digits_torch import mlp  # noqa: E402
 
-from bttackler_nni import AssessorConfig, Reporter, Verdict  # noqa: E402
+from bttackler_nni import AssessorConfig, ConfigError, Reporter, Verdict  # noqa: E402
 from bttackler_nni.adapters.optuna import STOP_ATTR, BTTacklerPruner, report_epoch, stored_records  # noqa: E402
 from bttackler_nni.diagnosis.engine import Diagnoser  # noqa: E402
 
@@ -114,3 +114,30 @@ def test_threads_of_one_study_judge_each_record_once(monkeypatch):
     study.optimize(synthetic, n_trials=24, n_jobs=4)
     assert judged and max(judged.values()) == 1
     assert sum(judged.values()) == sum(len(stored_records(t)) for t in study.trials)
+
+
+def declining_losses(trial: optuna.Trial) -> float:
+    """A regression study: each trial's val loss falls 2% per epoch from its start ``base``."""
+    base = trial.suggest_float("base", 0.1, 1.0)
+    for epoch in range(EPOCHS):
+        loss = base * (1 - 0.02 * epoch)
+        record = {"epoch": epoch, "max_epochs": EPOCHS, "train_loss": loss, "val_loss": loss}
+        report_epoch(trial, {**record, "default": loss})
+    return loss
+
+
+def test_a_minimizing_study_ranks_trials_as_it_minimizes():
+    study = optuna.create_study(direction="minimize", pruner=BTTacklerPruner())
+    for base in (0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 0.2):  # the last, the lowest loss, is the best trial
+        study.enqueue_trial({"base": base})
+    study.optimize(declining_losses, n_trials=7)
+    best, worst = study.trials[6], study.trials[5]
+    assert best.state == optuna.trial.TrialState.COMPLETE
+    assert worst.state == optuna.trial.TrialState.PRUNED
+    assert Verdict.from_json(worst.user_attrs[STOP_ATTR]).reason.indicator == "RNK"
+
+
+def test_settings_that_rank_against_the_study_are_refused_at_the_first_report():
+    study = optuna.create_study(direction="minimize", pruner=BTTacklerPruner(AssessorConfig(patience=2)))
+    with pytest.raises(ConfigError, match=r"direction is maximize, but the study's direction is minimize"):
+        study.optimize(declining_losses, n_trials=1)

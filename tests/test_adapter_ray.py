@@ -17,6 +17,7 @@ tune = pytest.importorskip("ray.tune")
 
 from ray.tune.logger import JsonLoggerCallback  # noqa: E402
 
+from bttackler_nni import AssessorConfig, ConfigError  # noqa: E402
 from bttackler_nni.adapters.ray import BTTacklerScheduler  # noqa: E402
 
 EPOCHS = 4
@@ -94,3 +95,44 @@ def test_the_scheduler_reads_the_per_layer_lists_from_tune_s_flattened_results()
     assert decision == "STOP"
     assert scheduler.stopped["t1"].reason_text().startswith("ERG (Exponentially Reduced Gradients)")
     assert "first fc2" in scheduler.stopped["t1"].reason.rule  # a per-layer finding: the lists arrived
+
+
+def losses_falling_from(scheduler: BTTacklerScheduler, bases: list[float]) -> list[str]:
+    """Feed the scheduler, trial after trial, val losses falling 2% per epoch from each base; return
+    the trials it stops."""
+    from types import SimpleNamespace
+
+    for number, base in enumerate(bases):
+        trial = SimpleNamespace(trial_id=f"t{number}")
+        for epoch in range(10):
+            loss = base * (1 - 0.02 * epoch)
+            record = {"default": loss, "val_loss": loss, "train_loss": loss, "epoch": epoch, "max_epochs": 10}
+            if scheduler.on_trial_result(None, trial, record) == "STOP":
+                break
+        scheduler.on_trial_complete(None, trial, record)
+    return sorted(scheduler.stopped)
+
+
+def test_tune_s_mode_for_the_default_metric_sets_which_way_trials_rank():
+    bases = [0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 0.2]  # t6, the lowest loss, is the best trial
+    minimizing = BTTacklerScheduler()
+    assert minimizing.set_search_properties("default", "min")
+    assert losses_falling_from(minimizing, bases) == ["t5"]  # the worst, not the best
+    # Tune's mode for another metric says nothing about default's direction: the settings' holds
+    other_metric = BTTacklerScheduler(AssessorConfig(direction="minimize"))
+    assert other_metric.set_search_properties("val_acc", "max")
+    assert losses_falling_from(other_metric, bases) == ["t5"]
+
+
+@pytest.mark.ray
+def test_settings_that_rank_against_tune_s_mode_are_refused_when_the_tuner_starts(local_ray, tmp_path):
+    scheduler = BTTacklerScheduler(AssessorConfig(direction="minimize"))
+    tuner = tune.Tuner(
+        trainable,
+        param_space={"depth": 2, "lr": 0.05},
+        tune_config=tune.TuneConfig(metric="default", mode="max", scheduler=scheduler),
+        run_config=tune.RunConfig(storage_path=str(tmp_path), name="refused", verbose=0),
+    )
+    refused = r"direction is minimize, but Tune's mode for 'default' is maximize"
+    with pytest.raises(ConfigError, match=refused):
+        tuner.fit()

@@ -34,7 +34,8 @@ from typing import Any
 import optuna
 
 from .. import record as keys
-from ..diagnosis.config import AssessorConfig
+from ..diagnosis.config import AssessorConfig, ranking_as
+from ..diagnosis.direction import Direction
 from ..diagnosis.engine import Diagnoser
 from ..diagnosis.verdict import Verdict
 
@@ -83,11 +84,14 @@ class BTTacklerPruner(optuna.pruners.BasePruner):
 
     Args:
         config: the diagnosis settings (as the NNI assessor's ``classArgs``); defaults otherwise.
-            ``min_peers`` counts the study's other trials that reached the same epoch.
+            ``min_peers`` counts the study's other trials that reached the same epoch. Trials are
+            ranked in the study's ``direction``; a ``config`` whose ``direction`` differs is refused
+            (:class:`~bttackler_nni.ConfigError`, raised from the first report).
     """
 
     def __init__(self, config: AssessorConfig | None = None) -> None:
-        self._diagnoser = Diagnoser(config)
+        self._config = config
+        self._diagnoser: Diagnoser | None = None  # built at the first report, in the study's direction
         self._judged: dict[int, int] = {}  # trial number -> records judged
         self._ended: set[int] = set()
         self._verdicts: dict[int, Verdict] = {}
@@ -100,16 +104,20 @@ class BTTacklerPruner(optuna.pruners.BasePruner):
 
     def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
         with self._lock:
+            if self._diagnoser is None:
+                maximize = study.direction == optuna.study.StudyDirection.MAXIMIZE
+                direction = Direction.MAXIMIZE if maximize else Direction.MINIMIZE
+                self._diagnoser = Diagnoser(ranking_as(self._config, direction, "the study's direction"))
             for other in study.get_trials(deepcopy=False):
                 if other.number != trial.number and other.number not in self._ended:
-                    self._judge(other)
-            verdict = self._judge(trial)
+                    self._judge(self._diagnoser, other)
+            verdict = self._judge(self._diagnoser, trial)
         if verdict is None or not verdict.stop:
             return False
         _logger.warning("BTTackler prunes %s", verdict.explain())
         return True
 
-    def _judge(self, trial: optuna.trial.FrozenTrial) -> Verdict | None:
+    def _judge(self, diagnoser: Diagnoser, trial: optuna.trial.FrozenTrial) -> Verdict | None:
         """Judge each record of ``trial`` not judged yet, in order, as NNI's assessor would one by one.
 
         A finished trial is judged to its last record once and then ended; ``prune`` skips it after
@@ -117,9 +125,9 @@ class BTTacklerPruner(optuna.pruners.BasePruner):
         number = trial.number
         records = stored_records(trial)
         for count in range(self._judged.get(number, 0) + 1, len(records) + 1):
-            self._verdicts[number] = self._diagnoser.assess(str(number), records[:count])
+            self._verdicts[number] = diagnoser.assess(str(number), records[:count])
         self._judged[number] = max(self._judged.get(number, 0), len(records))
         if trial.state.is_finished() and number not in self._ended:
-            self._diagnoser.trial_ended(str(number))
+            diagnoser.trial_ended(str(number))
             self._ended.add(number)
         return self._verdicts.get(number)

@@ -38,7 +38,8 @@ from ray.tune.experiment import Trial
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
 from .. import record as keys
-from ..diagnosis.config import AssessorConfig
+from ..diagnosis.config import AssessorConfig, ranking_as
+from ..diagnosis.direction import Direction
 from ..diagnosis.engine import Diagnoser
 from ..diagnosis.verdict import Verdict
 
@@ -50,12 +51,24 @@ class BTTacklerScheduler(FIFOScheduler):
 
     Args:
         config: the diagnosis settings (as the NNI assessor's ``classArgs``); defaults otherwise.
+            When Tune optimizes the records' ``default`` (``TuneConfig(metric="default",
+            mode=...)``), trials are ranked in that ``mode``, and a ``config`` whose ``direction``
+            differs is refused (:class:`~bttackler_nni.ConfigError` when the Tuner starts).
     """
 
     def __init__(self, config: AssessorConfig | None = None) -> None:
         super().__init__()
+        self._config = config
         self._diagnoser = Diagnoser(config)
         self._histories: dict[str, list[Any]] = {}
+
+    def set_search_properties(self, metric: str | None, mode: str | None, **spec: Any) -> bool:
+        """Take the direction from Tune's ``mode`` when Tune optimizes ``default`` (Tune calls this
+        before the first trial starts)."""
+        if metric == keys.DEFAULT and mode in ("min", "max") and not self._histories:
+            direction = Direction.MAXIMIZE if mode == "max" else Direction.MINIMIZE
+            self._diagnoser = Diagnoser(ranking_as(self._config, direction, f"Tune's mode for {metric!r}"))
+        return super().set_search_properties(metric, mode, **spec)
 
     @property
     def stopped(self) -> Mapping[str, Verdict]:

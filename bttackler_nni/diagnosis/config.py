@@ -32,7 +32,7 @@ from .direction import Direction
 from .indicators import INDICATORS, INDICATORS_BY_ID, Indicator, IndicatorSettings
 from .settings import ConfigError, ValidatedSettings, read_fields, setting, unknown_key_message
 
-__all__ = ["PRESETS", "AssessorConfig", "ConfigError", "Preset"]
+__all__ = ["PRESETS", "AssessorConfig", "ConfigError", "Preset", "ranking_as"]
 
 _EXAMPLE = "e.g. indicators: {EAG: {grad_max: 1.0e+5}, NMG: false}"
 
@@ -149,3 +149,24 @@ def _read_indicators(raw: Any, path: str, errors: list[str], preset: Preset) -> 
                 f"Fix: e.g. {indicator_id}: {{enabled: false}}"
             )
     return settings
+
+
+def ranking_as(config: AssessorConfig | None, direction: Direction, search: str) -> AssessorConfig:
+    """The settings to judge a search that optimizes ``direction`` with: ``config``, or the defaults
+    ranking that way. ``search`` names where the direction was set, for the error.
+
+    Other frameworks state the direction of the reported metric themselves (an Optuna study's
+    ``direction``, Ray Tune's ``mode``); ranking the other way would stop the best trials as
+    "ranked below peers", so a ``config`` that disagrees is refused.
+
+    Raises:
+        ConfigError: ``config.direction`` is not ``direction``, naming the fix.
+    """
+    if config is None:
+        return AssessorConfig(direction=direction)
+    if config.direction is not direction:
+        raise ConfigError(
+            f"AssessorConfig.direction is {config.direction.value}, but {search} is {direction.value}: "
+            f"BTTackler would rank trials backwards. Fix: AssessorConfig(direction={direction.value!r}, ...)"
+        )
+    return config
