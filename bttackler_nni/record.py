@@ -8,6 +8,8 @@ Record layout (all keys optional except ``default``)::
 
     {
       "default": 0.91,            # the metric NNI's tuner and web UI use
+      "default_is_train_loss": 1, # only where default is the train loss standing in for a metric not
+                                  # reported yet (epochs before a trial's first validation)
       "epoch": 3, "max_epochs": 20,
       "train_loss": 0.31, "val_loss": 0.35, "train_acc": 0.9, "val_acc": 0.91,
       "grad_median": 2.1e-3,      # G   (scalars at the top level: plottable in NNI's web UI)
@@ -54,6 +56,7 @@ GRAD_RATIO_MEDIAN = "grad_ratio_median"
 ZERO_GRAD_SHARE = "zero_grad_share"
 DEAD_ACTIVATION_SHARE = "dead_activation_share"
 NONFINITE = "nonfinite"
+DEFAULT_IS_TRAIN_LOSS = "default_is_train_loss"
 SAMPLED_BATCHES = "sampled_batches"
 SAMPLE_EVERY = "sample_every"
 OVERHEAD_SHARE = "overhead_share"
@@ -105,6 +108,7 @@ class EpochRecord:
     train_acc: float | None = None
     val_acc: float | None = None
     nonfinite: bool = False
+    default_is_train_loss: bool = False
     grad: np.ndarray | None = None
     zero_share: np.ndarray | None = None
     dead_share: np.ndarray | None = None
@@ -175,6 +179,7 @@ def parse_record(raw: Any) -> tuple[EpochRecord, list[str]]:
     fields[EPOCH] = _read_count(raw, EPOCH, problems)
     fields[MAX_EPOCHS] = _read_count(raw, MAX_EPOCHS, problems, minimum=1)
     fields[NONFINITE] = _read_flag(raw, NONFINITE, problems)
+    fields[DEFAULT_IS_TRAIN_LOSS] = _read_flag(raw, DEFAULT_IS_TRAIN_LOSS, problems)
     fields[SAMPLE_EVERY] = _read_count(raw, SAMPLE_EVERY, problems, minimum=1)
     for key in (OVERHEAD_SHARE, EPOCH_SECONDS, STARTUP_SECONDS):
         fields[key] = _read_number(raw, key, problems, _NON_NEGATIVE)

@@ -22,9 +22,10 @@ transformers.logging.set_verbosity_error()
 
 
 def train(
-    tmp_path, *, depth=2, lr=1e-2, optim="adamw_torch", epochs=3, **arguments
+    tmp_path, *, depth=2, lr=1e-2, optim="adamw_torch", epochs=3, resume_from=None, **arguments
 ) -> BTTacklerTrainerCallback:
-    """``epochs`` of 10 steps (640 of the training images, batches of 64)."""
+    """``epochs`` of 10 steps (640 of the training images, batches of 64), resumed from the
+    checkpoint folder ``resume_from`` if given."""
     x_train, y_train, x_val, y_val = split_digits()
     x_train, y_train = x_train[:640], y_train[:640]
     callback = BTTacklerTrainerCallback()
@@ -36,7 +37,7 @@ def train(
         per_device_train_batch_size=64,
         per_device_eval_batch_size=512,
         eval_strategy=arguments.pop("eval_strategy", "epoch"),
-        save_strategy="no",
+        save_strategy=arguments.pop("save_strategy", "no"),
         report_to="none",
         use_cpu=True,
         disable_tqdm=True,
@@ -51,7 +52,7 @@ def train(
         compute_metrics=accuracy,
         callbacks=[callback],
     )
-    trainer.train()
+    trainer.train(resume_from_checkpoint=resume_from)
     return callback
 
 
@@ -104,3 +105,16 @@ def test_inside_an_nni_trial_records_and_the_final_result_go_to_nni(tmp_path, mo
     callback = train(tmp_path, depth=3, lr=500.0, optim="sgd", max_grad_norm=0.0, epochs=2)
     assert callback.stop_verdict is None and [kind for kind, _ in sent] == ["i", "i", "f"]
     assert sent[0][1] is callback.records[0] and sent[0][1]["nonfinite"] == 1
+
+
+def test_a_run_resumed_from_a_checkpoint_reports_its_true_epochs(tmp_path):
+    first = train(tmp_path, epochs=2, save_strategy="epoch")
+    resumed = train(tmp_path, epochs=4, resume_from=str(tmp_path / "checkpoint-20"))
+    assert [r["epoch"] for r in first.records] == [0, 1]
+    assert [(r["epoch"], r["max_epochs"]) for r in resumed.records] == [(2, 4), (3, 4)]
+
+
+def test_an_evaluation_before_training_is_no_epoch_s_evaluation(tmp_path):
+    # eval_on_start evaluates the untrained model; the first evaluation in training is at step 15, in epoch 1
+    records = train(tmp_path, epochs=2, eval_strategy="steps", eval_steps=15, eval_on_start=True).records
+    assert "val_acc" not in records[0] and "val_acc" in records[1]

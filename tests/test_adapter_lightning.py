@@ -45,24 +45,23 @@ class DigitsModule(pl.LightningModule):
         return getattr(torch.optim, self.optimizer_name)(self.parameters(), lr=self.lr)
 
 
-def fit(module: DigitsModule, epochs: int = 6, **trainer_options) -> BTTacklerCallback:
+def fit(
+    module: DigitsModule, epochs: int = 6, *, val_sets: int = 1, ckpt_path=None, **trainer_options
+) -> BTTacklerCallback:
+    """Fit ``module`` on digits with ``val_sets`` copies of the validation set; return the callback."""
     x_train, y_train, x_val, y_val = digits()
     generator = torch.Generator().manual_seed(0)
     train = DataLoader(TensorDataset(x_train, y_train), batch_size=64, shuffle=True, generator=generator)
     val = DataLoader(TensorDataset(x_val, y_val), batch_size=512)
     # every step sampled (not the overhead budget's choice), so that step counts are exact
     callback = trainer_options.pop("callback", None) or BTTacklerCallback(sample_every=1)
-    trainer = pl.Trainer(
-        max_epochs=epochs,
-        callbacks=[callback],
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        **trainer_options,
+    quiet = dict(
+        logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False
     )
-    trainer.fit(module, train, val)
+    trainer = pl.Trainer(
+        max_epochs=epochs, callbacks=[callback], accelerator="cpu", **quiet | trainer_options
+    )
+    trainer.fit(module, train, val if val_sets == 1 else [val] * val_sets, ckpt_path=ckpt_path)
     return callback
 
 
@@ -130,3 +129,50 @@ def test_counting_the_skipped_steps_would_stop_a_healthy_amp_run(monkeypatch):
     monkeypatch.setattr(adapter, "_skipped_by_grad_scaler", lambda *_: False)
     callback, _ = fp16_amp_on_cpu(2.0**24)
     assert callback.records[0]["nonfinite"] == 1 and callback.stop_verdict.reason.indicator == "AGV"
+
+
+def nni_messages(monkeypatch) -> list[tuple[str, object]]:
+    """What an NNI trial would send, as ("i", record) and ("f", final result)."""
+    sent: list[tuple[str, object]] = []
+    monkeypatch.setattr(reporter_module.nni, "get_experiment_id", lambda: "abcd1234")
+    monkeypatch.setattr(reporter_module.nni, "report_intermediate_result", lambda v: sent.append(("i", v)))
+    monkeypatch.setattr(reporter_module.nni, "report_final_result", lambda v: sent.append(("f", v)))
+    return sent
+
+
+def test_epochs_without_validation_repeat_the_latest_validation_metric_as_default(monkeypatch):
+    sent = nni_messages(monkeypatch)
+    callback = fit(DigitsModule(), epochs=5, check_val_every_n_epoch=2)  # validates after epochs 1, 3
+    records = callback.records
+    assert ["val_acc" in r for r in records] == [False, True, False, True, False]
+    assert records[0]["default"] == records[0]["train_loss"]  # nothing validated yet
+    assert records[2]["default"] == records[1]["val_acc"] and records[4]["default"] == records[3]["val_acc"]
+    assert sent[-1] == ("f", records[3]["val_acc"])  # the final result is an accuracy, not a loss
+
+
+def test_a_fit_resumed_from_a_checkpoint_reports_its_true_epochs(tmp_path):
+    first = fit(DigitsModule(), epochs=2, default_root_dir=str(tmp_path), enable_checkpointing=True)
+    (checkpoint,) = tmp_path.glob("**/*.ckpt")
+    resumed = fit(DigitsModule(), epochs=4, ckpt_path=checkpoint)
+    assert [r["epoch"] for r in first.records] == [0, 1]
+    assert [(r["epoch"], r["max_epochs"]) for r in resumed.records] == [(2, 4), (3, 4)]
+    assert "startup_seconds" in resumed.records[0]  # the resumed process's start-up, in its first record
+
+
+class TwoValidationSets(DigitsModule):
+    def validation_step(self, batch, _index, dataloader_idx=0):
+        super().validation_step(batch, _index)  # Lightning logs val_acc/dataloader_idx_0 and _1
+
+
+def test_validation_logged_under_other_names_is_named_in_a_warning(caplog):
+    with caplog.at_level(logging.WARNING, logger="bttackler_nni"):
+        callback = fit(TwoValidationSets(), epochs=2, val_sets=2)
+    assert caplog.text.count("validation ran but logged none of 'val_loss', 'val_acc'") == 1
+    assert "val_acc/dataloader_idx_0" in caplog.text and "val_acc" not in callback.records[0]
+
+
+def test_a_stop_the_trainer_overrides_is_logged_once(caplog):
+    with caplog.at_level(logging.WARNING, logger="bttackler_nni"):
+        callback = fit(DigitsModule(depth=3, lr=500.0, optimizer="SGD"), epochs=3, min_epochs=3)
+    assert len(callback.records) == 3 and callback.stop_verdict is not None
+    assert caplog.text.count("BTTackler stops training") == 1

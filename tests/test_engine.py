@@ -191,3 +191,17 @@ def test_restore_from_journal_rebuilds_cross_trial_state():
     assert restored.protected_trials == original.protected_trials == {"best"}
     assert restored.stopped.keys() == original.stopped.keys() == {"flat"}
     assert restored.stopped["flat"].reason == original.stopped["flat"].reason
+
+
+def test_a_train_loss_standing_in_for_the_metric_is_not_ranked_where_trials_maximize():
+    # the Reporter's records before a trial's first validation: default is the train loss, flagged
+    before_validation = record(0, default=2.3, train_loss=2.3, default_is_train_loss=1)
+    validated = record(1, default=0.8, train_loss=1.1, val_acc=0.8)
+    for direction, ranked_at_epoch_0 in (("maximize", 0), ("minimize", 1)):
+        diagnoser = Diagnoser(AssessorConfig(direction=direction))
+        first = diagnoser.assess("t1", [before_validation])
+        second = diagnoser.assess("t1", [before_validation, validated])
+        assert diagnoser.peer_metrics.count(0) == ranked_at_epoch_0 and diagnoser.peer_metrics.count(1) == 1
+        assert first.default == (None if direction == "maximize" else 2.3) and second.default == 0.8
+    # a metric that happens to equal the train loss is still a metric
+    assert Diagnoser().assess("t2", [record(0, default=0.62, train_loss=0.62)]).default == 0.62

@@ -298,6 +298,29 @@ def test_end_epoch_sends_and_returns_the_same_dict_and_finish_sends_the_final(mo
     assert Reporter(mlp(1), max_epochs=1).finish(0.9, val_mse=0.1) == {"default": 0.9, "val_mse": 0.1}
 
 
+def test_an_epoch_without_validation_repeats_the_latest_validation_metric_as_default():
+    reporter = Reporter(mlp(1), max_epochs=5, report_to_nni=False)
+    epochs = [{"train_loss": 2.0}, {"train_loss": 1.0, "val_acc": 0.6}, {"train_loss": 0.8}]
+    epochs += [{"train_loss": 0.7, "val_acc": 0.7}, {"train_loss": 0.5}]
+    records = [reporter.end_epoch(**metrics) for metrics in epochs]
+    assert [r["default"] for r in records] == [2.0, 0.6, 0.6, 0.7, 0.7]  # the train loss before any
+    assert [r.get("default_is_train_loss", 0) for r in records] == [1, 0, 0, 0, 0]
+    assert (
+        parse_record(records[0])[0].default_is_train_loss
+        and not parse_record(records[2])[0].default_is_train_loss
+    )
+    assert "val_acc" not in records[2] and "val_acc" not in records[4]  # the record does not pretend
+    assert reporter.finish() == 0.7  # the final result is the metric, not the last train loss
+
+
+def test_a_resumed_run_starts_its_records_at_first_epoch():
+    reporter = Reporter(mlp(1), max_epochs=4, first_epoch=2, report_to_nni=False)
+    assert reporter.epoch == 2
+    first, second = (reporter.end_epoch(train_loss=0.5) for _ in range(2))
+    assert [(r["epoch"], r["max_epochs"]) for r in (first, second)] == [(2, 4), (3, 4)]
+    assert "startup_seconds" in first and "startup_seconds" not in second  # this process's start-up
+
+
 def test_epoch_seconds_measure_each_epoch_from_the_previous_record(monkeypatch):
     clock = iter([100.0, 103.5, 104.0])  # Reporter created, end of epoch 0, end of epoch 1
     monkeypatch.setattr(reporter_module.time, "perf_counter", lambda: next(clock))
@@ -363,6 +386,8 @@ def test_record_carries_the_parameter_id_nni_delivered(monkeypatch):
         ({"max_epochs": 5, "sample_every": 0}, "sample_every"),
         ({"max_epochs": 5, "max_layers": 5000}, "max_layers"),
         ({"max_epochs": 2.5}, "max_epochs"),
+        ({"max_epochs": 5, "first_epoch": -1}, "first_epoch"),
+        ({"max_epochs": 5, "first_epoch": 6}, r"first_epoch=...\) must be a whole number >= 0 and <= 5"),
     ],
 )
 def test_invalid_arguments_fail_fast(kwargs, error):

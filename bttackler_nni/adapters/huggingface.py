@@ -65,7 +65,7 @@ class BTTacklerTrainerCallback(LoopCallback, TrainerCallback):
     ) -> None:
         LoopCallback.__init__(self, max_epochs, config, reporter_options)
         self._names = {"val_loss": val_loss, "val_acc": val_acc, "default": default}
-        self._last_logged_step = 0
+        self._first_step = self._last_logged_step = 0
         self._evaluation: dict[str, float] = {}
         self._reset_epoch()
 
@@ -76,9 +76,13 @@ class BTTacklerTrainerCallback(LoopCallback, TrainerCallback):
         optimizer = kwargs.get("optimizer")
         torch_optimizer = getattr(optimizer, "optimizer", optimizer)  # inside accelerate's wrapper
         self._start_loop(
-            kwargs["model"], torch_optimizer, max_epochs=max_epochs, send=state.is_world_process_zero
+            kwargs["model"],
+            torch_optimizer,
+            max_epochs=max_epochs,
+            first_epoch=math.floor(state.epoch or 0),  # a run resumed from a checkpoint goes on from it
+            send=state.is_world_process_zero,
         )
-        self._last_logged_step = state.global_step
+        self._first_step = self._last_logged_step = state.global_step
         self._reset_epoch()
 
     def on_epoch_end(
@@ -116,6 +120,8 @@ class BTTacklerTrainerCallback(LoopCallback, TrainerCallback):
         metrics: dict[str, float] | None = None,
         **kwargs: Any,
     ) -> TrainerControl:
+        if state.global_step == self._first_step:
+            return control  # before this run's first step (eval_on_start): no epoch's evaluation
         self._evaluation = dict(metrics or {})
         self._await_evaluation = False
         self._close_if_complete(control)  # only once the epoch has ended: mid-epoch evaluations wait

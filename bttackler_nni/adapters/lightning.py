@@ -24,6 +24,7 @@ the scaler's verdict on the host once per step, which ``GradScaler.step`` does r
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -31,6 +32,8 @@ import lightning.pytorch as pl
 
 from ..diagnosis.config import AssessorConfig
 from .loop import LoopCallback
+
+_logger = logging.getLogger("bttackler_nni")
 
 
 class BTTacklerCallback(LoopCallback, pl.Callback):
@@ -70,15 +73,20 @@ class BTTacklerCallback(LoopCallback, pl.Callback):
         self._loss_sum: Any = None  # the epoch's summed training losses, a tensor on the device
         self._loss_batches = 0
         self._validated = False
+        self._warned_unnamed = False
 
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        max_epochs = self._max_epochs if self._max_epochs is not None else trainer.max_epochs
-        if max_epochs is None or max_epochs < 1:
-            raise ValueError(
-                f"BTTacklerCallback needs the planned number of epochs, and the Trainer's max_epochs is "
-                f"{max_epochs!r}. Fix: pass Trainer(max_epochs=...) or BTTacklerCallback(max_epochs=...)"
-            )
-        self._start_loop(pl_module, None, max_epochs=max_epochs, send=trainer.is_global_zero)
+        self._planned_epochs(trainer)  # before the sanity check and any checkpoint is loaded
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # here, unlike in on_fit_start, a fit resumed from a checkpoint has its epoch back
+        self._start_loop(
+            pl_module,
+            None,
+            max_epochs=self._planned_epochs(trainer),
+            first_epoch=trainer.current_epoch,
+            send=trainer.is_global_zero,
+        )
         self._reset_epoch()
 
     def on_before_optimizer_step(
@@ -119,6 +127,15 @@ class BTTacklerCallback(LoopCallback, pl.Callback):
             )
         names = {**self._train_names, **(self._val_names if self._validated else {})}
         logged = {key: metrics[name] for key, name in names.items() if name is not None and name in metrics}
+        if self._validated and not self._warned_unnamed and not logged.keys() & self._val_names.keys():
+            self._warned_unnamed = True
+            _logger.warning(
+                "BTTacklerCallback: validation ran but logged none of %s (logged: %s), so records rank "
+                "by the train loss. Fix: BTTacklerCallback(val_acc=..., val_loss=...) with the names "
+                "you log (several val dataloaders add '/dataloader_idx_N')",
+                ", ".join(repr(n) for n in self._val_names.values()),
+                ", ".join(sorted(metrics)) or "nothing",
+            )
         verdict = self._loop.end_epoch(train_loss=train_loss, **logged)
         self._reset_epoch()
         if trainer.strategy.reduce_boolean_decision(verdict is not None, all=False):
@@ -133,6 +150,15 @@ class BTTacklerCallback(LoopCallback, pl.Callback):
     ) -> None:
         if self._loop is not None:
             self._loop.reporter.close()
+
+    def _planned_epochs(self, trainer: pl.Trainer) -> int:
+        max_epochs = self._max_epochs if self._max_epochs is not None else trainer.max_epochs
+        if max_epochs is None or max_epochs < 1:
+            raise ValueError(
+                f"BTTacklerCallback needs the planned number of epochs, and the Trainer's max_epochs is "
+                f"{max_epochs!r}. Fix: pass Trainer(max_epochs=...) or BTTacklerCallback(max_epochs=...)"
+            )
+        return max_epochs
 
     def _reset_epoch(self) -> None:
         self._loss_sum = None

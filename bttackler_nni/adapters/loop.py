@@ -30,6 +30,7 @@ class LoopDiagnosis:
         optimizer: as for :class:`~bttackler_nni.Reporter`: statistics just before each real
             ``optimizer.step()``; ``None`` when the adapter calls :meth:`after_backward` itself.
         max_epochs: the run's planned epochs.
+        first_epoch: the epoch the run starts at (a run resumed from a checkpoint).
         config: the diagnosis settings used outside NNI (defaults otherwise).
         send: whether this process reports to NNI when inside a trial (only the main process
             does in distributed training).
@@ -42,6 +43,7 @@ class LoopDiagnosis:
         optimizer: Any,
         *,
         max_epochs: int,
+        first_epoch: int = 0,
         config: AssessorConfig | None,
         send: bool = True,
         reporter_options: dict[str, Any] | None = None,
@@ -51,6 +53,7 @@ class LoopDiagnosis:
             model,
             optimizer,
             max_epochs=max_epochs,
+            first_epoch=first_epoch,
             report_to_nni=self.in_nni and send,
             **(reporter_options or {}),
         )
@@ -68,11 +71,13 @@ class LoopDiagnosis:
         self.records.append(record)
         if self._diagnoser is None:
             return None
+        stopped_before = bool(self.verdicts) and self.verdicts[-1].stop
         verdict = self._diagnoser.assess("run", self.records)
         self.verdicts.append(verdict)
         if not verdict.stop:
             return None
-        _logger.warning("BTTackler stops training at epoch %d: %s", verdict.epoch, verdict.reason_text())
+        if not stopped_before:  # a trainer that trains on (Lightning's min_epochs) hears it once
+            _logger.warning("BTTackler stops training at epoch %d: %s", verdict.epoch, verdict.reason_text())
         return verdict
 
     def finish(self) -> None:
@@ -112,12 +117,15 @@ class LoopCallback:
         verdicts = self._loop.verdicts if self._loop is not None else []
         return verdicts[-1] if verdicts and verdicts[-1].stop else None
 
-    def _start_loop(self, model: Any, optimizer: Any, *, max_epochs: int, send: bool) -> None:
+    def _start_loop(
+        self, model: Any, optimizer: Any, *, max_epochs: int, first_epoch: int, send: bool
+    ) -> None:
         """Start a new run's :class:`LoopDiagnosis` as the current one."""
         self._loop = LoopDiagnosis(
             model,
             optimizer,
             max_epochs=max_epochs,
+            first_epoch=min(first_epoch, max_epochs),
             config=self._config,
             send=send,
             reporter_options=self._reporter_options,

@@ -6,6 +6,7 @@ and the same engine is driven directly by replays, simulations and other framewo
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -13,6 +14,7 @@ from typing import Any
 
 from ..record import EpochRecord, parse_record
 from .config import AssessorConfig
+from .direction import Direction
 from .history import TrialHistory
 from .indicators import Firing, Kind
 from .peers import PeerValues, Protection, TrialTimes
@@ -177,6 +179,10 @@ class Diagnoser:
         problems: list[str] = []
         for raw in history[known:]:
             record, record_problems = parse_record(raw)
+            if self.config.direction is Direction.MAXIMIZE and record.default_is_train_loss:
+                # ranked as an accuracy, a loss of 2.3 would be the run's best value (its own best
+                # for the noise guard, a leader among RNK's peers) and the worst trials the best
+                record = dataclasses.replace(record, default=None)
             state.raw.append(raw)
             state.records.append(record)
             problems.extend(record_problems)

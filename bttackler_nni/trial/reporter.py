@@ -70,6 +70,9 @@ class Reporter:
         report_to_nni: send records and the final result to NNI. ``False`` only builds and
             returns them, for searches run by something else (Optuna, Ray Tune, the framework
             adapters outside an NNI trial, see :func:`in_nni_trial`).
+        first_epoch: the 0-based epoch the run starts at: a run resumed from a checkpoint taken
+            after N epochs passes N, so that its records carry the true epoch (the indicators judge
+            by the stage of training, ``epoch / max_epochs``).
 
     Statistics never break training: if computing one fails, the Reporter logs a warning once
     and keeps reporting losses and metrics without it. One thing ends it: in an NNI trial whose
@@ -88,12 +91,14 @@ class Reporter:
         track_activations: bool = False,
         max_layers: int = 1024,
         report_to_nni: bool = True,
+        first_epoch: int = 0,
     ) -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"Reporter(model=...) must be a torch.nn.Module, got {type(model).__name__}")
         for name, value, minimum, maximum in (
             ("max_epochs", max_epochs, 1, None),
             ("max_layers", max_layers, 2, keys.MAX_LAYERS),  # the assessor ignores longer lists
+            ("first_epoch", first_epoch, 0, max_epochs),
         ):
             if (
                 not isinstance(value, int)
@@ -125,9 +130,10 @@ class Reporter:
         )
         # A trial NNI stopped, whose stop the trialCommand's shell did not pass on, leaves (.orphan).
         self._parent_watch = ParentWatch() if report_to_nni and in_nni_trial() else None
-        self._epoch = 0
+        self._epoch = first_epoch
         self._stats_enabled = True
         self._last_record: dict[str, Any] | None = None
+        self._metric_default: float | None = None  # the latest default not taken from the train loss
         self._epoch_started = time.perf_counter()
         self._startup_seconds = _process_age()
 
@@ -143,7 +149,7 @@ class Reporter:
 
     @property
     def epoch(self) -> int:
-        """0-based index of the epoch being trained (the number of records sent so far)."""
+        """0-based index of the epoch being trained (``first_epoch`` plus the records sent so far)."""
         return self._epoch
 
     def after_backward(self) -> None:
@@ -164,8 +170,10 @@ class Reporter:
         Nothing is sent when the Reporter was created with ``report_to_nni=False``.
 
         ``default`` (the metric NNI's tuner and web UI use) falls back to ``val_acc``, then
-        ``val_loss``, then ``train_loss``. Losses may be floats or 0-d tensors. Works outside an
-        NNI experiment too (NNI then only logs the record).
+        ``val_loss``; in an epoch without either (no validation this epoch), to the latest default
+        given or taken from them, so the series stays one metric; before the first, to
+        ``train_loss``. Losses may be floats or 0-d tensors. Works outside an NNI experiment too
+        (NNI then only logs the record).
         """
         if self._parent_watch is not None:
             self._parent_watch.check()
@@ -173,19 +181,20 @@ class Reporter:
         for key, value in ((keys.VAL_LOSS, val_loss), (keys.TRAIN_ACC, train_acc), (keys.VAL_ACC, val_acc)):
             if value is not None:
                 metrics[key] = _as_float(key, value)
-        if default is None:
-            default = next(metrics[k] for k in (keys.VAL_ACC, keys.VAL_LOSS, keys.TRAIN_LOSS) if k in metrics)
+        chosen = self._default_of(default, metrics)
         record: dict[str, Any] = {
-            keys.DEFAULT: _as_float("default", default),
+            keys.DEFAULT: metrics[keys.TRAIN_LOSS] if chosen is None else chosen,
             keys.EPOCH: self._epoch,
             keys.MAX_EPOCHS: self.max_epochs,
             **metrics,
         }
+        if chosen is None:
+            record[keys.DEFAULT_IS_TRAIN_LOSS] = 1
         record.update(self._epoch_statistics())
         now = time.perf_counter()
         record[keys.EPOCH_SECONDS] = now - self._epoch_started
         self._epoch_started = now
-        if self._epoch == 0 and self._startup_seconds is not None:
+        if self._last_record is None and self._startup_seconds is not None:
             record[keys.STARTUP_SECONDS] = self._startup_seconds
         parameter_id = _nni_parameter_id()
         if parameter_id is not None:
@@ -199,6 +208,15 @@ class Reporter:
         self._last_record = record
         self._epoch += 1
         return record
+
+    def _default_of(self, default: Metric | None, metrics: dict[str, float]) -> float | None:
+        """This epoch's ``default``: given, else ``val_acc`` or ``val_loss``, else the latest of those
+        (an epoch without validation); ``None`` before any (the train loss stands in)."""
+        if default is None:
+            default = next((metrics[k] for k in (keys.VAL_ACC, keys.VAL_LOSS) if k in metrics), None)
+        if default is not None:
+            self._metric_default = _as_float("default", default)
+        return self._metric_default
 
     def finish(self, default: float | None = None, **metrics: float) -> float | dict[str, Any]:
         """Send the final result with ``nni.report_final_result`` and detach; returns what was sent.
