@@ -37,6 +37,9 @@ class LayerGradients:
     nonfinite: bool
 
 
+INDEX_CACHE_SIZE = 64
+"""Subsets of layers with gradients whose sum positions :class:`GradientMonitor` keeps."""
+
 SIGN_PASS_ELEMENTS = 1 << 24
 """Most gradient entries one fused zero-count pass copies at once (64 MB of float32 temporaries)."""
 
@@ -138,9 +141,13 @@ class GradientMonitor:
             self._start()
         present, grads = [], []
         for i, weight in enumerate(self._weights):
-            if weight.grad is not None and not weight.grad.is_sparse:
+            # a frozen weight's .grad is stale, or zeros kept by zero_grad(set_to_none=False)
+            grad = weight.grad if weight.requires_grad else None
+            if grad is not None and grad.is_sparse:  # Embedding(sparse=True): its rows, summed per row
+                grad = grad.coalesce().values()  # the entries left out are zeros, as the scale counts
+            if grad is not None and grad.layout == torch.strided:
                 present.append(i)
-                grads.append(weight.grad)
+                grads.append(grad)
         if not present:
             return
         stats = reduce_gradients(grads, self._fused, self._device)
@@ -153,10 +160,20 @@ class GradientMonitor:
         self._batches[present] += 1
 
     def _cache_index(self, present: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Where the statistics of a subset of layers go in the sums, and their scale factors."""
+        """Where the statistics of a subset of layers go in the sums, and their scale factors.
+
+        Kept for the few subsets a run repeats (frozen layers, a branch used on some batches); a
+        run that draws a new subset each batch (LayerDrop) would grow the cache without end, so it
+        starts over once it holds :data:`INDEX_CACHE_SIZE` subsets."""
+        if len(self._index_cache) >= INDEX_CACHE_SIZE:
+            self._index_cache.clear()
         count = len(self._weights)
         index = torch.tensor(present + [count + i for i in present], device=self._device)
         return self._index_cache.setdefault(tuple(present), (index, self._scale[index]))
+
+    def close(self) -> None:
+        """Remove the forward-order hooks, which stay on every module until the first observed batch."""
+        self._order.stop()
 
     def read_epoch(self, host: dict[str, np.ndarray]) -> LayerGradients | None:
         """This epoch's statistics from the buffers' host copy, or ``None`` if no gradient was seen."""

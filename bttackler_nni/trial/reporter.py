@@ -134,6 +134,7 @@ class Reporter:
         self._stats_enabled = True
         self._last_record: dict[str, Any] | None = None
         self._metric_default: float | None = None  # the latest default not taken from the train loss
+        self._warned: set[str] = set()
         self._epoch_started = time.perf_counter()
         self._startup_seconds = _process_age()
 
@@ -241,6 +242,7 @@ class Reporter:
         if self._step_hook is not None:
             self._step_hook.remove()
             self._step_hook = None
+        self._gradients.close()
         if self._activations is not None:
             self._activations.remove()
 
@@ -255,6 +257,8 @@ class Reporter:
             self._parent_watch.check()
         if self._stats_enabled:
             self._schedule.step(self._observe_gradients)
+            if self._activations is not None:
+                self._activations.arm(self._schedule.is_sampled())
 
     def _observe_gradients(self) -> None:
         try:
@@ -267,6 +271,8 @@ class Reporter:
         sampling = self._schedule.end_epoch()
         if not self._stats_enabled:
             return {}
+        if self._activations is not None:
+            self._activations.arm(self._schedule.is_sampled())  # the next epoch's first batch
         try:
             host = self._buffers.read_and_reset()
             stats: dict[str, Any] = dict(sampling)
@@ -285,6 +291,12 @@ class Reporter:
                     keys.ZERO_SHARE: _floats(gradients.zero_share),
                 }
             activations = self._activations.read_epoch(host) if self._activations is not None else None
+            if self._activations is not None and activations is None and gradients is not None:
+                self._warn_once(
+                    "BTTackler Reporter(track_activations=True) saw no activation output this epoch: "
+                    "ReLU-family modules compiled by torch.compile, or applied as functions (F.relu), are "
+                    "not seen. Fix: nn.ReLU() modules in an uncompiled model, or track_activations=False"
+                )
             if activations is not None:
                 stats[keys.DEAD_ACTIVATION_SHARE] = float(np.median(activations.dead_share))
                 stats[keys.ACTIVATIONS] = {
@@ -295,6 +307,11 @@ class Reporter:
         except Exception:  # noqa: BLE001
             self._disable_statistics("epoch statistics")
             return {}
+
+    def _warn_once(self, message: str) -> None:
+        if message not in self._warned:
+            self._warned.add(message)
+            _logger.warning(message)
 
     def _disable_statistics(self, what: str) -> None:
         _logger.warning(
