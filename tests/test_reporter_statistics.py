@@ -400,6 +400,15 @@ def test_wrong_model_or_metric_types_fail_fast():
         Reporter("model", max_epochs=1)
     with pytest.raises(TypeError, match="train_loss must be a number"):
         Reporter(mlp(1), max_epochs=1).end_epoch(train_loss="low")
+    with pytest.raises(TypeError, match="val_loss must be a number or a one-element tensor or array"):
+        Reporter(mlp(1), max_epochs=1).end_epoch(train_loss=1.0, val_loss=np.array([0.5, 0.4]))
+
+
+def test_numpy_scalars_and_one_element_arrays_are_numbers():
+    record = Reporter(mlp(1), max_epochs=1, report_to_nni=False).end_epoch(
+        train_loss=np.float32(0.5), val_loss=np.array(0.25), val_acc=np.array([0.75])
+    )
+    assert (record["train_loss"], record["val_loss"], record["val_acc"]) == (0.5, 0.25, 0.75)
 
 
 def test_a_reporter_not_reporting_to_nni_builds_the_same_records_and_sends_nothing(monkeypatch):

@@ -39,8 +39,9 @@ from .sampling import DEFAULT_BUDGET, SamplingSchedule
 
 _logger = logging.getLogger("bttackler_nni")
 
-Metric = float | torch.Tensor
-"""A number, or a one-element tensor (read once per epoch, so a loss summed on the device is fine)."""
+Metric = float | torch.Tensor | np.ndarray
+"""A number, or a one-element tensor or numpy array (read once per epoch, so a loss summed on the
+device is fine)."""
 
 
 class Reporter:
@@ -358,9 +359,13 @@ def _nni_parameter_id() -> int | None:
 def _as_float(name: str, value: Any) -> float:
     if isinstance(value, torch.Tensor) and value.numel() == 1:
         return float(value.detach().item())
+    if isinstance(value, np.ndarray) and value.size == 1:
+        value = value.item()
     if isinstance(value, numbers.Real) and not isinstance(value, bool):
         return float(value)
-    raise TypeError(f"Reporter: {name} must be a number or a one-element tensor, got {type(value).__name__}")
+    raise TypeError(
+        f"Reporter: {name} must be a number or a one-element tensor or array, got {type(value).__name__}"
+    )
 
 
 def _floats(values: np.ndarray) -> list[float]:
