@@ -106,6 +106,24 @@ def test_check_builds_and_exercises_the_algorithms_as_the_dispatcher_will(sectio
     assert "\n" not in str(raised.value)
 
 
+@pytest.mark.parametrize(
+    ("section", "name", "class_path"),
+    [
+        ("assessor", "BTTackler", "bttackler_nni.BTTacklerAssessor"),
+        ("tuner", "bttacklertuner", "BTTacklerTuner"),
+    ],
+)
+def test_our_names_before_bttackler_register_fail_the_check_with_the_fix(
+    section, name, class_path, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("NNI_CONFIG_DIR", str(tmp_path))  # an NNI where nothing was registered
+    config = load_config(DIGITS_CONFIG)
+    config[section] = {"name": name, "classArgs": config[section]["classArgs"]}
+    with pytest.raises(ExperimentConfigError, match=f"{section}.name: {name} is not registered") as raised:
+        check_config(config)
+    assert "run `bttackler register` once" in str(raised.value) and class_path in str(raised.value)
+
+
 def test_a_search_space_that_is_not_json_fails_the_check(tmp_path):
     space = tmp_path / "space.json"
     space.write_text("{'lr': nope}")

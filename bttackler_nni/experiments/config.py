@@ -151,9 +151,19 @@ def _unstoppable_trials(config: dict[str, Any]) -> list[str]:
 def _check_algorithm(section: str, algorithm: dict[str, Any], space: Any) -> None:
     """Build one algorithm as NNI's dispatcher does (``nni/__main__.py``) and exercise a tuner once."""
     from nni.tools.package_utils import create_builtin_class_instance, create_customized_class_instance
+    from nni.tools.package_utils.config_manager import get_algo_meta
 
     name, class_name = algorithm.get("name"), algorithm.get("className")
     label = str(name or class_name)
+    ours = {n.lower(): n for n in registration.names()}
+    if isinstance(name, str) and name.lower() in ours and get_algo_meta(name) is None:
+        path = next(
+            a["className"] for a in registration.algorithms() if a["builtinName"] == ours[name.lower()]
+        )
+        raise ExperimentConfigError(
+            f"{section}.name: {name} is not registered with this NNI. Fix: run `bttackler register` "
+            f"once, or name the class instead: `className: {path}`"
+        )
     class_args = algorithm.get("classArgs") or {}
     if registration.is_our_assessor(name, class_name):
         try:  # our own messages list every bad key at once
