@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import sys
 from pathlib import Path
@@ -62,6 +63,19 @@ def test_bad_configs_fail_before_launch_with_the_reason(override, message):
         check_config(load_config(DIGITS_CONFIG, [override]))
 
 
+@pytest.mark.parametrize("tuner", [{"name": "TPE"}, {"name": "tpe", "classArgs": {"seed": 1}}])
+def test_tpe_without_an_optimize_mode_minimizes_so_an_accuracy_assessor_is_refused(tuner):
+    config = load_config(DIGITS_CONFIG)
+    config["tuner"] = tuner
+    message = (
+        "assessor.classArgs.direction = maximize, but the tuner's optimize_mode is minimize (its "
+        "default: its classArgs give none): BTTackler would rank trials backwards. Fix: set "
+        "assessor.classArgs.direction: minimize, or give the tuner optimize_mode: maximize"
+    )
+    with pytest.raises(ExperimentConfigError, match=re.escape(message)):
+        check_config(config)
+
+
 def test_malformed_override_and_missing_file_are_explained(tmp_path):
     with pytest.raises(ExperimentConfigError, match="must look like key.path=value"):
         load_config(DIGITS_CONFIG, ["maxTrialNumber"])
@@ -74,7 +88,12 @@ def test_malformed_override_and_missing_file_are_explained(tmp_path):
     [
         (
             "tuner",
-            {"classArgs": {"tuner": "TPE", "tuner_args": {"tpe_args": {"n_startup_jobs": "abc"}}}},
+            {
+                "classArgs": {
+                    "tuner": "TPE",
+                    "tuner_args": {"optimize_mode": "maximize", "tpe_args": {"n_startup_jobs": "abc"}},
+                }
+            },
             "tuner.classArgs.tuner_args or searchSpaceFile: TPE fails on the search space or when asked "
             "for parameters: TypeError: '<' not supported",
         ),

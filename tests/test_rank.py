@@ -503,6 +503,24 @@ def test_a_replay_judges_an_experiment_with_the_preset_it_ran_with():
     assert settings(AssessorConfig().to_dict()) == AssessorConfig()
 
 
+def test_a_replay_without_assessor_settings_ranks_in_the_experiment_s_direction():
+    from bttackler_nni.evaluation.replay import replay
+
+    def direction(config: dict, assessor_settings: dict | None = None) -> Direction:
+        experiment = Experiment("e", Path("e"), 0.0, config, [], [], assessor_settings)
+        return replay(experiment).config.direction
+
+    minimizing_random = {"tuner": {"name": "Random", "classArgs": {"optimize_mode": "minimize"}}}
+    assert direction(minimizing_random) is Direction.MINIMIZE  # a baseline run without an assessor
+    assert direction({"tuner": {"name": "TPE"}}) is Direction.MINIMIZE  # TPE's own default
+    assert direction({"tuner": {"name": "Random"}}) is Direction.MAXIMIZE
+    # a tuner without optimize_mode: the summary's best follows the direction the assessor ranked in
+    ranked_down = Experiment(
+        "e", Path("e"), 0.0, {"tuner": {"name": "Random"}}, [], [], {"direction": "minimize"}
+    )
+    assert ranked_down.direction is Direction.MINIMIZE
+
+
 def test_simulated_bttackler_arms_rank_in_the_banks_direction(tmp_path):
     from hand_banks import bank, trial
 

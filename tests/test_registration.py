@@ -24,3 +24,4 @@ def test_our_assessor_is_recognised_by_name_and_by_class_path():
     assert registration.is_our_assessor(None, "bttackler_nni.BTTacklerAssessor")
     assert registration.is_our_assessor(None, "bttackler_nni.dispatcher.assessor.BTTacklerAssessor")
     assert not registration.is_our_assessor("Medianstop", None)
+    assert registration.is_our_assessor("bttackler", None)  # NNI reads names in any case

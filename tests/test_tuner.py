@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 
 import pytest
@@ -35,7 +36,10 @@ def tpe_losses(tuner) -> list[float]:
     return [r.loss for r in tuner.inner._history[("lr",)]]
 
 
-def stop(assessor, trial: str, history: list) -> None:
+def stop(assessor, trial: str, history: list, parameter_id: int | None) -> None:
+    """Report ``history`` as a Reporter trial that ran ``parameter_id`` (``None``: a plain trial)."""
+    if parameter_id is not None:
+        history = [{**r, "trial": {"parameter_id": parameter_id}} for r in history]
     for n in range(1, len(history) + 1):
         assessor.assess_trial(trial, history[:n])
 
@@ -43,7 +47,7 @@ def stop(assessor, trial: str, history: list) -> None:
 def test_stopped_trial_reaches_tpe_with_its_last_metric(pair, tmp_path):
     tuner, assessor = pair
     parameters = tuner.generate_multiple_parameters([0, 1])
-    stop(assessor, "A", FLAT)
+    stop(assessor, "A", FLAT, 0)
     end_trial(tuner, assessor, "A", 0, success=False)
     assert tpe_losses(tuner) == [pytest.approx(-FLAT[-1]["default"])]  # TPE minimises -accuracy
     assert 0 not in tuner.inner._running_params
@@ -59,7 +63,7 @@ def test_finished_and_failed_trials_are_not_fed_twice_or_invented(pair):
     tuner.receive_trial_result(0, parameters[0], 0.9)
     end_trial(tuner, assessor, "ok", 0, success=True)
     end_trial(tuner, assessor, "crashed", 1, success=False)  # not stopped by us: nothing to feed
-    stop(assessor, "raced", FLAT)
+    stop(assessor, "raced", FLAT, 2)
     tuner.receive_trial_result(2, parameters[2], 0.5)  # its final result arrived before the kill
     end_trial(tuner, assessor, "raced", 2, success=False)
     assert tpe_losses(tuner) == [pytest.approx(-0.9), pytest.approx(-0.5)]
@@ -70,7 +74,7 @@ def test_a_final_result_arriving_after_the_feed_is_dropped_not_raised(pair):
     # TPE raises KeyError on a second result, which would kill NNI's dispatcher.
     tuner, assessor = pair
     parameters = tuner.generate_multiple_parameters([0])
-    stop(assessor, "late", FLAT)
+    stop(assessor, "late", FLAT, 0)
     end_trial(tuner, assessor, "late", 0, success=False)
     tuner.receive_trial_result(0, parameters[0], 0.95)
     assert tpe_losses(tuner) == [pytest.approx(-FLAT[-1]["default"])]
@@ -81,7 +85,7 @@ def test_nni_parameter_id_mix_up_is_corrected_with_the_ids_trials_report(pair, t
     # "slow" (which ran parameter 1) as parameter 0, the one "fast" (still running) received.
     tuner, assessor = pair
     parameters = tuner.generate_multiple_parameters([0, 1])
-    stop(assessor, "slow", [{**r, "trial": {"parameter_id": 1}} for r in FLAT])
+    stop(assessor, "slow", FLAT, 1)
     end_trial(tuner, assessor, "slow", 0, success=False)
     assert list(tuner.inner._running_params) == [0]  # parameter 0 is still running
     fed = list(read_jsonl(tmp_path / JOURNAL_DIR / TUNER_FEEDBACK_FILE))
@@ -90,12 +94,37 @@ def test_nni_parameter_id_mix_up_is_corrected_with_the_ids_trials_report(pair, t
     assert sorted(tpe_losses(tuner)) == [pytest.approx(-0.9), pytest.approx(-FLAT[-1]["default"])]
 
 
+def test_a_stopped_trial_that_never_said_its_parameters_is_not_fed_to_the_wrong_ones(pair, caplog):
+    # A plain trial (bare numbers, or dicts without the Reporter's parameter id) ended by NNI under
+    # parameter 1, which another trial really ran: its 0.1 would teach TPE the wrong parameters.
+    tuner, assessor = pair
+    parameters = tuner.generate_multiple_parameters([0, 1])
+    stop(assessor, "plain", FLAT, None)
+    with caplog.at_level(logging.INFO, logger="bttackler_nni"):
+        end_trial(tuner, assessor, "plain", 1, success=False)
+    assert tpe_losses(tuner) == [] and "its result is not fed to TPE" in caplog.text
+    tuner.receive_trial_result(1, parameters[1], 0.9)  # the trial that did run parameter 1
+    assert tpe_losses(tuner) == [pytest.approx(-0.9)]
+
+
+def test_tpe_without_an_optimize_mode_minimizes_and_so_does_the_worst_result(tmp_path, monkeypatch):
+    # TPE minimizes unless its classArgs say otherwise: a NaN result must become the largest so far,
+    # not the smallest, which would be TPE's best
+    monkeypatch.setenv("NNI_CHECKPOINT_DIRECTORY", str(tmp_path))
+    tuner = BTTacklerTuner("TPE")
+    tuner.update_search_space(SPACE)
+    parameters = tuner.generate_multiple_parameters([0, 1, 2])
+    for parameter_id, value in enumerate([0.2, 5.0, math.nan]):
+        tuner.receive_trial_result(parameter_id, parameters[parameter_id], value)
+    assert tpe_losses(tuner) == [0.2, 5.0, 5.0]
+
+
 def test_non_finite_metric_is_replaced_by_the_worst_result(pair):
     tuner, assessor = pair
     parameters = tuner.generate_multiple_parameters([0, 1, 2])
     tuner.receive_trial_result(0, parameters[0], {"default": 0.7})
     tuner.receive_trial_result(1, parameters[1], 0.2)
-    stop(assessor, "nan", [{"default": math.nan, "train_loss": math.nan}])
+    stop(assessor, "nan", [{"default": math.nan, "train_loss": math.nan}], 2)
     end_trial(tuner, assessor, "nan", 2, success=False)
     assert tpe_losses(tuner)[-1] == pytest.approx(-0.2)
 
@@ -113,12 +142,18 @@ def test_minimising_tuner_gets_the_largest_result_as_worst(tmp_path, monkeypatch
 def test_resume_replays_fed_results_into_a_fresh_tuner(pair):
     tuner, assessor = pair
     tuner.generate_multiple_parameters([0])
-    stop(assessor, "A", FLAT)
+    stop(assessor, "A", FLAT, 0)
     end_trial(tuner, assessor, "A", 0, success=False)
     resumed = BTTacklerTuner("TPE", {"optimize_mode": "maximize"})
     resumed.load_checkpoint()  # NNI's order on resume: checkpoint first, search space later
     resumed.update_search_space(SPACE)
     assert tpe_losses(resumed) == tpe_losses(tuner)
+
+
+@pytest.mark.parametrize("name", ["GP", "gp", "Gp"])
+def test_gp_in_any_case_is_the_package_s_working_gp_not_nni_s(name, tmp_path, monkeypatch):
+    monkeypatch.setenv("NNI_CHECKPOINT_DIRECTORY", str(tmp_path))
+    assert type(BTTacklerTuner(name).inner).__module__ == "bttackler_nni.tuners.gp"
 
 
 def test_other_tuners_are_wrapped_by_name(tmp_path, monkeypatch):

@@ -80,7 +80,7 @@ class BTTacklerTuner(Tuner):
         args = dict(tuner_args or {})
         self._inner = _build_tuner(tuner, args)
         self.tuner_name = tuner
-        self._maximize = str(args.get("optimize_mode", "maximize")).lower() != "minimize"
+        self._maximize = _maximizes(self._inner, args)
         self._fallback = RandomTuner(seed=args.get("seed") if isinstance(args.get("seed"), int) else None)
         self._lock = threading.RLock()
         self._ledger = ParameterLedger()
@@ -187,7 +187,18 @@ class BTTacklerTuner(Tuner):
                 )
                 parameter_id = ended.parameter_id
             if ended is not None and ended.stop is not None and not success:
-                self._feed_stopped(parameter_id, ended)
+                if ended.parameter_id is not None:
+                    self._feed_stopped(parameter_id, ended)
+                else:
+                    _logger.info(
+                        "BTTackler tuner: trial %s was stopped, but its reports carry no parameter id "
+                        "(the Reporter's do), and NNI may end a trial under another trial's parameters "
+                        "(parameter %d here); its result is not fed to %s rather than to the wrong "
+                        "parameters",
+                        ended.trial,
+                        parameter_id,
+                        self.tuner_name,
+                    )
             route = self._ledger.route_end(parameter_id, success, time.monotonic())
             if route is EndRoute.END_WITH_RESULT:
                 self._inner.trial_end(parameter_id, True, **kwargs)
@@ -376,9 +387,10 @@ def _build_tuner(name: str, args: dict[str, Any]) -> Tuner:
     A :class:`ConfigError` of our tuners (a bad argument, a search space they cannot handle, the
     missing ``smac`` extra) is their own one-line message and passes unchanged.
     """
+    ours = {known.lower(): known for known in TUNERS}  # NNI's tuner names ignore case; so do ours
     try:
-        if name in TUNERS:
-            return tuner_class(name)(**args)
+        if name.lower() in ours:
+            return tuner_class(ours[name.lower()])(**args)
         return create_builtin_class_instance(name, args, "tuners")
     except ConfigError:
         raise
@@ -391,6 +403,14 @@ def _build_tuner(name: str, args: dict[str, Any]) -> Tuner:
         ) from error
     except Exception as error:  # noqa: BLE001 - any error of the wrapped tuner's constructor
         raise _rejected(name, args, error) from error
+
+
+def _maximizes(tuner: Tuner, args: Mapping[str, Any]) -> bool:
+    """Whether ``tuner`` maximizes: its own ``optimize_mode``, which holds its default when the
+    classArgs give none (TPE and Anneal minimize), else the classArgs' (``maximize`` if unset)."""
+    mode = getattr(tuner, "optimize_mode", None)
+    mode = getattr(mode, "value", mode) or args.get("optimize_mode", "maximize")
+    return str(mode).lower() != "minimize"
 
 
 def _rejected(name: str, args: dict[str, Any], error: Exception) -> ConfigError:

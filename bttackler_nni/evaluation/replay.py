@@ -71,13 +71,18 @@ def replay(experiment: Experiment, config: AssessorConfig | None = None) -> Repl
     Args:
         experiment: a recorded experiment (see :func:`bttackler_nni.experiments.store.load`).
         config: the settings to judge with; by default those the experiment's own BTTackler assessor
-            ran with (the paper preset for a journal written before presets existed), else the defaults.
+            ran with (the paper preset for a journal written before presets existed), else the
+            defaults ranking in the experiment's direction.
     """
     if config is None:
         settings = experiment.assessor_settings
         if settings and "preset" not in settings:  # journaled before presets: the paper's method ran
             settings = {**settings, "preset": "paper"}
-        config = AssessorConfig.from_class_args(settings) if settings else AssessorConfig()
+        config = (
+            AssessorConfig.from_class_args(settings)
+            if settings
+            else AssessorConfig(direction=experiment.direction)
+        )
     diagnoser = Diagnoser(config)
     arrivals = sorted(
         (

@@ -195,8 +195,8 @@ def _check_algorithm(section: str, algorithm: dict[str, Any], space: Any) -> Non
 def _direction_mismatch(config: Mapping[str, Any]) -> list[str]:
     """One problem when our assessor ranks trials in the other direction than the tuner optimizes.
 
-    Only when the tuner states its ``optimize_mode`` and the assessor's classArgs are valid (an
-    invalid one is reported by :func:`_check_algorithm`).
+    Only when the tuner states its ``optimize_mode`` or has one by default (TPE minimizes), and the
+    assessor's classArgs are valid (an invalid one is reported by :func:`_check_algorithm`).
     """
     assessor, tuner_mode = config.get("assessor"), store.tuner_direction(dict(config))
     if not isinstance(assessor, dict) or tuner_mode is None:
@@ -209,10 +209,13 @@ def _direction_mismatch(config: Mapping[str, Any]) -> list[str]:
         return []
     if direction is tuner_mode:
         return []
+    stated = store.tuner_direction(dict(config), defaults=False) is not None
+    default = "" if stated else " (its default: its classArgs give none)"
+    or_tuner = "" if stated else f", or give the tuner optimize_mode: {direction.value}"
     return [
         f"assessor.classArgs.direction = {direction.value}, but the tuner's optimize_mode is "
-        f"{tuner_mode.value}: BTTackler would rank trials backwards. Fix: set "
-        f"assessor.classArgs.direction: {tuner_mode.value}"
+        f"{tuner_mode.value}{default}: BTTackler would rank trials backwards. Fix: set "
+        f"assessor.classArgs.direction: {tuner_mode.value}{or_tuner}"
     ]
 
 

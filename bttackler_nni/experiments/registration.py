@@ -26,12 +26,14 @@ def names(algo_type: str | None = None) -> list[str]:
 
 
 def is_our_assessor(name: str | None, class_name: str | None) -> bool:
-    """Whether an experiment's assessor section names BTTackler's assessor, by name or class."""
+    """Whether an experiment's assessor section names BTTackler's assessor, by name (in any case, as
+    NNI reads names) or by class."""
     assessors = [a for a in algorithms() if a["algoType"] == "assessor"]
     module_paths = {a["className"] for a in assessors} | {
         "bttackler_nni.dispatcher.assessor.BTTacklerAssessor"
     }
-    return name in {a["builtinName"] for a in assessors} or class_name in module_paths
+    named = isinstance(name, str) and name.lower() in {a["builtinName"].lower() for a in assessors}
+    return named or class_name in module_paths
 
 
 def register(env: dict[str, str] | None = None) -> str:

@@ -114,8 +114,15 @@ class Experiment:
 
     @property
     def direction(self) -> Direction:
-        """The tuner's optimize_mode (see :func:`tuner_direction`); ``maximize`` when unset."""
-        return tuner_direction(self.config) or Direction.MAXIMIZE
+        """Which way the trials' result improves: the tuner's optimize_mode (see
+        :func:`tuner_direction`), else the direction BTTackler's assessor ranked with (a tuner such
+        as Random has none), else ``maximize``."""
+        ranked = (self.assessor_settings or {}).get("direction")
+        try:
+            assessor = Direction.of(ranked) if ranked else None
+        except ValueError:
+            assessor = None
+        return tuner_direction(self.config) or assessor or Direction.MAXIMIZE
 
     def trial(self, trial_id: str) -> Trial:
         for trial in self.trials:
@@ -124,18 +131,39 @@ class Experiment:
         raise KeyError(f"experiment {self.id} has no trial {trial_id!r}")
 
 
-def tuner_direction(config: dict[str, Any]) -> Direction | None:
+MINIMIZING_TUNERS = frozenset({"tpe", "anneal"})
+"""NNI 3.0 tuners whose ``optimize_mode`` defaults to ``minimize`` (hyperopt's convention); NNI's
+other tuners that have one default to ``maximize``."""
+
+
+def tuner_direction(config: dict[str, Any], *, defaults: bool = True) -> Direction | None:
     """The ``optimize_mode`` an experiment config gives its tuner (BTTacklerTuner's ``tuner_args``
-    too); ``None`` when it gives none, or one NNI itself would refuse."""
+    too), or with ``defaults`` the one it has by default when none is given (TPE and Anneal
+    minimize); ``None`` when the config gives none NNI would accept."""
     tuner = config.get("tuner")
     class_args = (tuner.get("classArgs") if isinstance(tuner, dict) else None) or {}
-    nested = class_args.get("tuner_args") if isinstance(class_args, dict) else None
+    if not isinstance(class_args, dict):
+        return None
+    nested = class_args.get("tuner_args")
     nested_mode = nested.get("optimize_mode") if isinstance(nested, dict) else None
-    mode = (class_args.get("optimize_mode") if isinstance(class_args, dict) else None) or nested_mode
+    mode = class_args.get("optimize_mode") or nested_mode
     try:
-        return Direction.of(mode) if mode else None
+        if mode:
+            return Direction.of(mode)
     except ValueError:
         return None
+    if not defaults:
+        return None
+    wrapped = class_args.get("tuner") if isinstance(tuner, dict) and _wraps(tuner) else None
+    name = wrapped if wrapped is not None else (tuner.get("name") if isinstance(tuner, dict) else None)
+    minimizing = isinstance(name, str) and name.lower() in MINIMIZING_TUNERS
+    return Direction.MINIMIZE if minimizing else None
+
+
+def _wraps(tuner: dict[str, Any]) -> bool:
+    """Whether a tuner section is BTTacklerTuner, whose ``classArgs.tuner`` names the tuner."""
+    name, class_name = str(tuner.get("name") or ""), str(tuner.get("className") or "")
+    return name.lower() == "bttacklertuner" or class_name.endswith("BTTacklerTuner")
 
 
 def experiment_directory(experiment_id: str, working_directory: str | None, home: Path | None = None) -> Path:
