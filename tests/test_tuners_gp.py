@@ -99,7 +99,7 @@ def test_wrapped_gp_learns_the_result_of_a_trial_bttackler_stops(tmp_path, monke
     tuner, assessor = BTTacklerTuner("GP", {"cold_start_num": 2, **FAST}), BTTacklerAssessor()
     tuner.update_search_space(MIXED)
     parameters = tuner.generate_parameters(0)
-    flat = with_losses([2.3, 2.299, 2.298])
+    flat = [{**r, "trial": {"parameter_id": 0}} for r in with_losses([2.3, 2.299, 2.298])]  # a Reporter trial
     for n in range(1, len(flat) + 1):
         assessor.assess_trial("A", flat[:n])
     assessor.trial_end("A", False)

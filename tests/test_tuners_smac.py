@@ -163,7 +163,7 @@ def test_wrapped_smac_learns_the_result_of_a_trial_bttackler_stops(tmp_path, mon
     tuner, assessor = BTTacklerTuner("SMAC", {"seed": 1}), BTTacklerAssessor()
     tuner.update_search_space({"x": {"_type": "uniform", "_value": [0, 1]}})
     parameters = tuner.generate_parameters(0)
-    flat = with_losses([2.3, 2.299, 2.298])
+    flat = [{**r, "trial": {"parameter_id": 0}} for r in with_losses([2.3, 2.299, 2.298])]  # a Reporter trial
     for n in range(1, len(flat) + 1):
         assessor.assess_trial("A", flat[:n])
     assessor.trial_end("A", False)
