@@ -60,6 +60,11 @@ def test_yaml_values_are_coerced():
         ({"indicators": {"EAG": {"grad_max": float("nan")}}}, "must be finite"),
         ({"indicators": {"LAR": {"stage": "later"}}}, "is not one of always, first_half, second_half"),
         ({"indicators": {"PLC": 3}}, "classArgs.indicators.PLC must be true, false or a mapping"),
+        (
+            {"indicators": {"RNK": {"start_fraction": 0.95, "end_fraction": 0.1}}},
+            "classArgs.indicators.RNK: start_fraction = 0.95 is not below end_fraction = 0.1, so RNK could "
+            "never fire. Fix: a start_fraction below end_fraction, or RNK: false",
+        ),
     ],
 )
 def test_invalid_class_args_name_the_key_and_the_fix(class_args, expected):

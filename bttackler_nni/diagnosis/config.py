@@ -142,7 +142,10 @@ def _read_indicators(raw: Any, path: str, errors: list[str], preset: Preset) -> 
             accepted, problems = read_fields(settings_cls, value, where)
             errors.extend(problems)
             if not problems:
-                settings[indicator_id] = settings_cls(**{**base.get(indicator_id, {}), **accepted})
+                try:  # settings that are each valid may still contradict each other
+                    settings[indicator_id] = settings_cls(**{**base.get(indicator_id, {}), **accepted})
+                except ConfigError as error:
+                    errors.append(f"{where}: {error}")
         else:
             errors.append(
                 f"{where} must be true, false or a mapping of settings, got {value!r}. "

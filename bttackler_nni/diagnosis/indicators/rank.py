@@ -19,7 +19,7 @@ from ...record import TRAIN_LOSS
 from ..direction import Direction
 from ..history import TrialHistory
 from ..peers import PeerValues
-from ..settings import setting
+from ..settings import ConfigError, setting
 from .base import Firing, Indicator, IndicatorSettings, Kind
 from .guards import leader_share_setting, leads_peers
 
@@ -97,6 +97,15 @@ class RankedBelowPeers(Indicator):
         )
         saving_first_epoch: int = setting(1, ge=0, help="first epoch at which the saving gate may fire")
         leader_share: float = leader_share_setting()
+
+        def __post_init__(self) -> None:
+            super().__post_init__()
+            if self.enabled and self.start_fraction >= self.end_fraction:
+                raise ConfigError(
+                    f"start_fraction = {self.start_fraction:g} is not below end_fraction = "
+                    f"{self.end_fraction:g}, so RNK could never fire. Fix: a start_fraction below "
+                    "end_fraction, or RNK: false to turn it off."
+                )
 
     settings: Settings
 
