@@ -141,7 +141,8 @@ class Reporter:
 
     @property
     def monitored_layers(self) -> list[str]:
-        """Names of the monitored layers (in forward order once the first batch has been seen)."""
+        """Names of the monitored layers, frozen ones included (a record lists those that had
+        gradients in its epoch), in forward order once the first batch has been seen."""
         return self._gradients.layer_names
 
     @property
