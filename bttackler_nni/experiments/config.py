@@ -155,14 +155,11 @@ def _check_algorithm(section: str, algorithm: dict[str, Any], space: Any) -> Non
 
     name, class_name = algorithm.get("name"), algorithm.get("className")
     label = str(name or class_name)
-    ours = {n.lower(): n for n in registration.names()}
-    if isinstance(name, str) and name.lower() in ours and get_algo_meta(name) is None:
-        path = next(
-            a["className"] for a in registration.algorithms() if a["builtinName"] == ours[name.lower()]
-        )
+    ours = registration.algorithm(name)
+    if ours is not None and get_algo_meta(str(name)) is None:
         raise ExperimentConfigError(
             f"{section}.name: {name} is not registered with this NNI. Fix: run `bttackler register` "
-            f"once, or name the class instead: `className: {path}`"
+            f"once, or name the class instead: `className: {ours['className']}`"
         )
     class_args = algorithm.get("classArgs") or {}
     if registration.is_our_assessor(name, class_name):

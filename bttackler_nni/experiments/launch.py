@@ -218,15 +218,9 @@ def ctrl_c_deferred() -> Iterator[Callable[[], bool]]:
     """Hold Ctrl-C (SIGINT) back inside the block; it yields a function that says whether one came,
     for the code in the block to act on once what it cannot leave half done is done. Python handles
     signals in its main thread only; elsewhere nothing is held back and the function says no."""
-    if threading.current_thread() is not threading.main_thread():
-        yield lambda: False
-        return
     pressed: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: pressed.append(signum))
-    try:
+    with _ctrl_c_handled_by(lambda signum, _frame: pressed.append(signum)):
         yield lambda: bool(pressed)
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 @contextlib.contextmanager
@@ -236,10 +230,18 @@ def ctrl_c_ignored() -> Iterator[None]:
 
     Commands started inside (``nnictl stop``) inherit the setting, as Ctrl-C in a terminal reaches
     them too. Python handles signals in its main thread only; elsewhere the block runs as it is."""
+    with _ctrl_c_handled_by(signal.SIG_IGN):
+        yield
+
+
+@contextlib.contextmanager
+def _ctrl_c_handled_by(handler: Any) -> Iterator[None]:
+    """``handler`` takes SIGINT inside the block, then the previous one again; in the main thread
+    only, where Python handles signals (elsewhere nothing changes)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    previous = signal.signal(signal.SIGINT, handler)
     try:
         yield
     finally:

@@ -7,6 +7,7 @@ registers and unregisters what it lists, and the config check recognises our ass
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -25,15 +26,22 @@ def names(algo_type: str | None = None) -> list[str]:
     return [a["builtinName"] for a in algorithms() if algo_type in (None, a["algoType"])]
 
 
+def algorithm(name: Any) -> dict[str, str] | None:
+    """Our algorithm registered as ``name``, read in any case as NNI reads names; ``None`` if none."""
+    if not isinstance(name, str):
+        return None
+    return next((a for a in algorithms() if a["builtinName"].lower() == name.lower()), None)
+
+
 def is_our_assessor(name: str | None, class_name: str | None) -> bool:
     """Whether an experiment's assessor section names BTTackler's assessor, by name (in any case, as
     NNI reads names) or by class."""
+    named = algorithm(name)
     assessors = [a for a in algorithms() if a["algoType"] == "assessor"]
     module_paths = {a["className"] for a in assessors} | {
         "bttackler_nni.dispatcher.assessor.BTTacklerAssessor"
     }
-    named = isinstance(name, str) and name.lower() in {a["builtinName"].lower() for a in assessors}
-    return named or class_name in module_paths
+    return (named is not None and named["algoType"] == "assessor") or class_name in module_paths
 
 
 def register(env: dict[str, str] | None = None) -> str:

@@ -135,7 +135,7 @@ class Reporter:
         self._stats_enabled = True
         self._last_record: dict[str, Any] | None = None
         self._metric_default: float | None = None  # the latest default not taken from the train loss
-        self._warned: set[str] = set()
+        self._warned_activations_unseen = False
         self._epoch_started = time.perf_counter()
         self._startup_seconds = _process_age()
 
@@ -293,8 +293,10 @@ class Reporter:
                     keys.ZERO_SHARE: _floats(gradients.zero_share),
                 }
             activations = self._activations.read_epoch(host) if self._activations is not None else None
-            if self._activations is not None and activations is None and gradients is not None:
-                self._warn_once(
+            unseen = self._activations is not None and activations is None and gradients is not None
+            if unseen and not self._warned_activations_unseen:
+                self._warned_activations_unseen = True
+                _logger.warning(
                     "BTTackler Reporter(track_activations=True) saw no activation output this epoch: "
                     "ReLU-family modules compiled by torch.compile, or applied as functions (F.relu), are "
                     "not seen. Fix: nn.ReLU() modules in an uncompiled model, or track_activations=False"
@@ -309,11 +311,6 @@ class Reporter:
         except Exception:  # noqa: BLE001
             self._disable_statistics("epoch statistics")
             return {}
-
-    def _warn_once(self, message: str) -> None:
-        if message not in self._warned:
-            self._warned.add(message)
-            _logger.warning(message)
 
     def _disable_statistics(self, what: str) -> None:
         _logger.warning(
