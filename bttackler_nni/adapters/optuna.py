@@ -94,6 +94,7 @@ class BTTacklerPruner(optuna.pruners.BasePruner):
         self._diagnoser: Diagnoser | None = None  # built at the first report, in the study's direction
         self._judged: dict[int, int] = {}  # trial number -> records judged
         self._ended: set[int] = set()
+        self._open_from = 0  # in the study's trials, the first not ended: all before it never change
         self._verdicts: dict[int, Verdict] = {}
         self._lock = threading.Lock()  # study.optimize(n_jobs > 1) prunes from several threads
 
@@ -108,10 +109,13 @@ class BTTacklerPruner(optuna.pruners.BasePruner):
                 maximize = study.direction == optuna.study.StudyDirection.MAXIMIZE
                 direction = Direction.MAXIMIZE if maximize else Direction.MINIMIZE
                 self._diagnoser = Diagnoser(ranking_as(self._config, direction, "the study's direction"))
-            for other in study.get_trials(deepcopy=False):
+            trials = study.get_trials(deepcopy=False)  # in number order, as the storage keeps them
+            for other in trials[self._open_from :]:
                 if other.number != trial.number and other.number not in self._ended:
                     self._judge(self._diagnoser, other)
             verdict = self._judge(self._diagnoser, trial)
+            while self._open_from < len(trials) and trials[self._open_from].number in self._ended:
+                self._open_from += 1
         if verdict is None or not verdict.stop:
             return False
         _logger.warning("BTTackler prunes %s", verdict.explain())
@@ -120,8 +124,9 @@ class BTTacklerPruner(optuna.pruners.BasePruner):
     def _judge(self, diagnoser: Diagnoser, trial: optuna.trial.FrozenTrial) -> Verdict | None:
         """Judge each record of ``trial`` not judged yet, in order, as NNI's assessor would one by one.
 
-        A finished trial is judged to its last record once and then ended; ``prune`` skips it after
-        that, so a long study costs each call its running trials, not all it ever ran."""
+        A finished trial is judged to its last record once and then ended; ``prune`` reads the
+        study's trials from the first one not ended, so a long study costs each call the trials
+        still open (and those after the oldest of them), not all it ever ran."""
         number = trial.number
         records = stored_records(trial)
         for count in range(self._judged.get(number, 0) + 1, len(records) + 1):
