@@ -5,6 +5,8 @@
 - :class:`BTTacklerAssessor` (experiment side): evaluates the quality indicators and stops bad
   trials, recording why.
 - :class:`BTTacklerTuner`: wraps any NNI tuner so it learns from the trials the assessor stops.
+- :func:`get_next_parameter`: ``nni.get_next_parameter()`` for trials that train in several
+  processes (DDP), where only the main process may ask NNI.
 - :class:`Diagnoser`, :class:`AssessorConfig`, :class:`Verdict`: the framework-free diagnosis
   engine the assessor adapts to NNI.
 
@@ -24,6 +26,7 @@ if TYPE_CHECKING:
     from .diagnosis.verdict import Verdict
     from .dispatcher.assessor import BTTacklerAssessor
     from .dispatcher.tuner import BTTacklerTuner
+    from .trial.distributed import get_next_parameter
     from .trial.reporter import Reporter
 
 __version__ = "0.1.0"
@@ -36,6 +39,7 @@ _HOMES = {
     "Diagnoser": ".diagnosis.engine",
     "Reporter": ".trial.reporter",
     "Verdict": ".diagnosis.verdict",
+    "get_next_parameter": ".trial.distributed",
 }
 
 __all__ = [
@@ -46,6 +50,7 @@ __all__ = [
     "Diagnoser",
     "Reporter",
     "Verdict",
+    "get_next_parameter",
 ]
 
 

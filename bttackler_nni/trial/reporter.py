@@ -32,6 +32,7 @@ from .. import record as keys
 from ..gradient_summary import summarize_gradients
 from .activations import ActivationMonitor
 from .buffers import EpochBuffers
+from .distributed import is_main_process
 from .gradients import GradientMonitor
 from .layers import parameter_device
 from .orphan import ParentWatch
@@ -70,7 +71,9 @@ class Reporter:
             :data:`~bttackler_nni.record.MAX_LAYERS`, the longest per-layer list the assessor reads).
         report_to_nni: send records and the final result to NNI. ``False`` only builds and
             returns them, for searches run by something else (Optuna, Ray Tune, the framework
-            adapters outside an NNI trial, see :func:`in_nni_trial`).
+            adapters outside an NNI trial, see :func:`in_nni_trial`). In a distributed run
+            (DDP) only the main process, global rank 0, sends; every process builds its records
+            (:mod:`.distributed`).
         first_epoch: the 0-based epoch the run starts at: a run resumed from a checkpoint taken
             after N epochs passes N, so that its records carry the true epoch (the indicators judge
             by the stage of training, ``epoch / max_epochs``).
@@ -170,7 +173,8 @@ class Reporter:
     ) -> dict[str, Any]:
         """Build this epoch's record, send it with ``nni.report_intermediate_result``, and return it.
 
-        Nothing is sent when the Reporter was created with ``report_to_nni=False``.
+        Nothing is sent when the Reporter was created with ``report_to_nni=False``, nor from a
+        process other than the main one of a distributed run.
 
         ``default`` (the metric NNI's tuner and web UI use) falls back to ``val_acc``, then
         ``val_loss``; in an epoch without either (no validation this epoch), to the latest default
@@ -206,7 +210,7 @@ class Reporter:
             math.isfinite(metrics[k]) for k in (keys.TRAIN_LOSS, keys.VAL_LOSS) if k in metrics
         )
         record[keys.NONFINITE] = int(bool(record.get(keys.NONFINITE)) or not losses_finite)
-        if self.report_to_nni:
+        if self._sends():
             _send(nni.report_intermediate_result, record)
         self._last_record = record
         self._epoch += 1
@@ -234,7 +238,7 @@ class Reporter:
         value: float | dict[str, Any] = _as_float("default", default)
         if metrics:
             value = {keys.DEFAULT: value, **{k: _as_float(k, v) for k, v in metrics.items()}}
-        if self.report_to_nni:
+        if self._sends():
             _send(nni.report_final_result, value)
         self.close()
         return value
@@ -253,6 +257,10 @@ class Reporter:
 
     def __exit__(self, *_exc: object) -> None:
         self.close()
+
+    def _sends(self) -> bool:
+        """Whether this process sends to NNI: asked to, and the main process of its trial."""
+        return self.report_to_nni and is_main_process()
 
     def _on_batch(self) -> None:
         if self._parent_watch is not None:

@@ -1,0 +1,88 @@
+"""Trials that train in several processes (DDP under ``torchrun``, Lightning or Hugging Face on many devices).
+
+NNI 3.0 gives a trial one parameter set and counts whatever any of its processes reports. Two
+things go wrong when every process runs an ordinary trial script:
+
+- every process calls ``nni.get_next_parameter()``, and none receives anything: measured with a
+  two-process ``torchrun`` trial under NNI 3.0, no process had its parameters after 4 minutes;
+- every process reports, so the assessor would see each epoch once per process, and the processes
+  that did not ask NNI for parameters are refused by NNI (its ``assert _params``).
+
+So here one process, the *main* one (global rank 0), asks NNI and hands the parameters to the
+others through a file in the trial's folder, and only the main process reports
+(:class:`~bttackler_nni.Reporter` checks :func:`is_main_process` before each send). The processes
+of a trial must share that folder, which they do on one machine (NNI's local and remote
+training services run a trial on one machine).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import nni
+import torch.distributed as dist
+
+HANDOFF_FILE = "bttackler-parameters.json"
+"""Where the main process leaves the trial's parameters for the others, in NNI's ``NNI_OUTPUT_DIR``."""
+
+_POLL_SECONDS = 0.1
+
+
+def is_main_process() -> bool:
+    """Whether this process speaks for its trial: global rank 0, or the only process.
+
+    The rank comes from ``torch.distributed`` once its process group exists, else from the
+    launcher's environment (``RANK`` from ``torchrun``; ``LOCAL_RANK`` and ``NODE_RANK`` from
+    Lightning's launcher, which starts the other processes before any process group exists).
+    """
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank() == 0
+    if "RANK" in os.environ:
+        return _rank_variable("RANK") == 0
+    return _rank_variable("LOCAL_RANK") == 0 and _rank_variable("NODE_RANK") == 0
+
+
+def get_next_parameter(timeout: float = 600.0) -> Any:
+    """``nni.get_next_parameter()`` for a trial of one process or several; call it in every process.
+
+    The main process (:func:`is_main_process`) asks NNI and writes the parameters to
+    :data:`HANDOFF_FILE` in the trial's folder; the others wait up to ``timeout`` seconds for that
+    file and read the same parameters. Outside an NNI trial, or in a trial of one process, this is
+    ``nni.get_next_parameter()``.
+
+    Raises:
+        TimeoutError: a process other than the main one waited ``timeout`` seconds in vain.
+    """
+    folder = os.environ.get("NNI_OUTPUT_DIR")
+    if nni.get_experiment_id() == "STANDALONE" or not folder:
+        return nni.get_next_parameter()
+    handoff = Path(folder) / HANDOFF_FILE
+    if is_main_process():
+        parameters = nni.get_next_parameter()
+        partial = handoff.with_name(f".{HANDOFF_FILE}.{os.getpid()}")
+        partial.write_text(json.dumps({"parameters": parameters}))
+        partial.replace(handoff)  # the others never read half a file
+        return parameters
+    deadline = time.monotonic() + timeout
+    while not handoff.exists():
+        if time.monotonic() > deadline:
+            raise TimeoutError(
+                f"bttackler_nni.get_next_parameter: this process (not the main one) waited {timeout:g} s "
+                f"for the trial's parameters in {handoff}, which the main process (global rank 0) writes. "
+                "Fix: call bttackler_nni.get_next_parameter() in every process, the main one included"
+            )
+        time.sleep(_POLL_SECONDS)
+    return json.loads(handoff.read_text())["parameters"]
+
+
+def _rank_variable(name: str) -> int:
+    """A rank from the environment, 0 when unset; a launcher's value that is not a number is refused."""
+    value = os.environ.get(name, "0")
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"the environment variable {name}={value!r} is not a process rank") from None

@@ -1,0 +1,173 @@
+"""Trials that train in two processes (DDP, gloo on CPU), started by ``torchrun`` under real NNI 3.0.
+
+Each process calls ``bttackler_nni.get_next_parameter()`` and attaches a Reporter; NNI must see one
+record per epoch (the main process's), and the assessor's stop must end every process of the trial.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import psutil
+import pytest
+from nni_harness import REPO, isolated_nni, only_experiment
+
+from bttackler_nni.experiments.config import check_config, load_config
+from bttackler_nni.experiments.launch import launched, wait
+from bttackler_nni.trial.distributed import HANDOFF_FILE, is_main_process
+
+EPOCHS = 30
+
+TRIAL = textwrap.dedent(
+    f"""
+    import os, time
+    from pathlib import Path
+
+    import torch
+    import torch.distributed as dist
+    from torch import nn
+
+    import bttackler_nni
+    from bttackler_nni import Reporter
+
+    dist.init_process_group("gloo")
+    rank = dist.get_rank()
+    params = bttackler_nni.get_next_parameter()
+    folder = Path(os.environ["NNI_OUTPUT_DIR"])
+    (folder / f"rank{{rank}}.pid").write_text(str(os.getpid()))
+    torch.manual_seed(0)
+    model = nn.parallel.DistributedDataParallel(nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 1)))
+    optimizer = torch.optim.SGD(model.parameters(), lr=params["lr"])
+    reporter = Reporter(model, optimizer, max_epochs={EPOCHS})
+    generator = torch.Generator().manual_seed(rank)  # each process its own shard
+    x = torch.randn(256, 8, generator=generator)
+    y = x.sum(1, keepdim=True)
+    for epoch in range({EPOCHS}):
+        for batch in range(8):
+            optimizer.zero_grad()
+            loss = ((model(x[batch::8]) - y[batch::8]) ** 2).mean()
+            loss.backward()
+            optimizer.step()
+        with torch.no_grad():
+            val_loss = ((model(x) - y) ** 2).mean()
+        dist.all_reduce(val_loss)  # the mean over the processes' shards
+        val_loss = val_loss / dist.get_world_size()
+        (folder / f"rank{{rank}}.records").open("a").write(str(epoch) + "\\n")
+        reporter.end_epoch(train_loss=loss, val_loss=val_loss, default=-val_loss)
+        time.sleep(0.3)  # the training time of a real epoch, in which a stop arrives
+    reporter.finish()
+    dist.destroy_process_group()
+    """
+)
+
+
+@pytest.mark.nni
+def test_a_two_process_trial_reports_once_per_epoch_and_a_stop_ends_every_process(tmp_path):
+    (tmp_path / "trial.py").write_text(TRIAL)
+    (tmp_path / "space.json").write_text(json.dumps({"lr": {"_type": "choice", "_value": [0.02, 1e-7]}}))
+    config_file = tmp_path / "config.yml"
+    config_file.write_text(
+        textwrap.dedent(
+            f"""
+            searchSpaceFile: space.json
+            trialCommand: exec python -m torch.distributed.run --standalone --nproc_per_node 2 trial.py
+            trialConcurrency: 2
+            maxTrialNumber: 2
+            tuner: {{name: GridSearch}}
+            assessor: {{codeDirectory: {REPO}, className: bttackler_nni.BTTacklerAssessor,
+                        classArgs: {{direction: maximize}}}}
+            trainingService: {{platform: local}}
+            """
+        )
+    )
+    config = load_config(config_file, [])
+    check_config(config)
+    with isolated_nni(tmp_path / "nni") as env, launched(config, env) as running:
+        wait(running, timeout=300)
+        experiment = only_experiment(env)
+        pids = {
+            trial.id: [int(p.read_text()) for p in experiment.trial_log_dir(trial.id).glob("rank*.pid")]
+            for trial in experiment.trials
+        }
+        alive = {trial: [pid for pid in trial_pids if _alive(pid)] for trial, trial_pids in pids.items()}
+
+    by_lr = {trial.parameters["lr"]: trial for trial in experiment.trials}
+    healthy, flat = by_lr[0.02], by_lr[1e-7]
+    assert healthy.status == "SUCCEEDED", healthy
+    assert [record["epoch"] for record in healthy.intermediate] == list(range(EPOCHS))  # once each
+    assert healthy.final is not None and healthy.final == healthy.intermediate[-1]["default"]
+    assert flat.stopped_by_bttackler and flat.stop_verdict.reason.indicator == "PLC", flat
+    assert len(flat.intermediate) < EPOCHS
+    for trial in (healthy, flat):
+        folder = experiment.trial_log_dir(trial.id)
+        assert len(pids[trial.id]) == 2 and (folder / HANDOFF_FILE).exists()
+        assert alive[trial.id] == [], f"processes of {trial.id} outlived it"
+    assert "Traceback" not in (experiment.trial_log_dir(healthy.id) / "trial.stderr").read_text()
+    # the stop reached both processes while they trained: each ended within an epoch of the stop
+    flat_folder = experiment.trial_log_dir(flat.id)
+    trained = [len((flat_folder / f"rank{r}.records").read_text().split()) for r in (0, 1)]
+    assert max(trained) <= len(flat.intermediate) + 1 < EPOCHS, trained
+
+
+def test_processes_other_than_the_main_one_read_the_main_ones_parameters_or_say_why_not(tmp_path):
+    nni_trial = {"NNI_PLATFORM": "local", "NNI_EXP_ID": "exp", "NNI_TRIAL_JOB_ID": "trial"}
+    received = tmp_path / "received.json"  # NNI's trial runtime takes over the process's stdout
+    wait_once = (
+        "import json, sys, bttackler_nni; parameters = bttackler_nni.get_next_parameter(timeout=1); "
+        "open(sys.argv[1], 'w').write(json.dumps(parameters))"
+    )
+
+    def other_process() -> subprocess.CompletedProcess:
+        env = {"PATH": "/usr/bin:/bin", **nni_trial, "NNI_OUTPUT_DIR": str(tmp_path), "RANK": "1"}
+        return subprocess.run(
+            [sys.executable, "-c", wait_once, str(received)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    waited = other_process()
+    assert waited.returncode != 0 and not received.exists()
+    last_line = waited.stderr.strip().splitlines()[-1]
+    assert last_line.startswith("TimeoutError: bttackler_nni.get_next_parameter: this process")
+    assert str(tmp_path / HANDOFF_FILE) in last_line and "Fix:" in last_line
+
+    (tmp_path / HANDOFF_FILE).write_text(json.dumps({"parameters": {"lr": 0.1}}))
+    read = other_process()
+    assert read.returncode == 0, read.stderr
+    assert json.loads(received.read_text()) == {"lr": 0.1}
+
+
+@pytest.mark.parametrize(
+    ("environment", "main"),
+    [
+        ({}, True),  # one process, no launcher
+        ({"RANK": "0", "LOCAL_RANK": "0"}, True),  # torchrun
+        ({"RANK": "3", "LOCAL_RANK": "1"}, False),
+        ({"LOCAL_RANK": "1"}, False),  # Lightning's launcher, before any process group exists
+        ({"LOCAL_RANK": "0", "NODE_RANK": "1"}, False),  # the first process of a second machine
+    ],
+)
+def test_the_main_process_is_global_rank_zero_from_the_launchers_environment(monkeypatch, environment, main):
+    for name in ("RANK", "LOCAL_RANK", "NODE_RANK"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    assert is_main_process() is main
+
+
+def test_a_rank_that_is_not_a_number_is_named(monkeypatch):
+    monkeypatch.setenv("RANK", "first")
+    with pytest.raises(ValueError, match="RANK='first' is not a process rank"):
+        is_main_process()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
