@@ -112,6 +112,71 @@ def test_a_two_process_trial_reports_once_per_epoch_and_a_stop_ends_every_proces
     assert max(trained) <= len(flat.intermediate) + 1 < EPOCHS, trained
 
 
+LIGHTNING_TRIAL = textwrap.dedent(
+    """
+    import json, os
+    from pathlib import Path
+
+    import lightning.pytorch as pl
+    import torch
+    from torch import nn
+    from torch.utils.data import DataLoader, TensorDataset
+
+    import bttackler_nni
+    from bttackler_nni.adapters.lightning import BTTacklerCallback
+
+    params = bttackler_nni.get_next_parameter()  # Lightning's launcher runs this script once more
+    Path(os.environ["NNI_OUTPUT_DIR"], f"{os.getpid()}.json").write_text(json.dumps(params))
+
+
+    class Regression(pl.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.net = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 1))
+
+        def training_step(self, batch, _):
+            x, y = batch
+            return ((self.net(x) - y) ** 2).mean()
+
+        def validation_step(self, batch, _):
+            x, y = batch
+            self.log("val_loss", ((self.net(x) - y) ** 2).mean(), sync_dist=True)
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=params["lr"])
+
+
+    x = torch.randn(256, 8, generator=torch.Generator().manual_seed(0))
+    data = DataLoader(TensorDataset(x, x.sum(1, keepdim=True)), batch_size=32)
+    trainer = pl.Trainer(
+        accelerator="cpu", devices=2, strategy="ddp", max_epochs=3, callbacks=[BTTacklerCallback()],
+        enable_progress_bar=False, logger=False, enable_checkpointing=False,
+    )
+    trainer.fit(Regression(), data, data)
+    """
+)
+
+
+@pytest.mark.nni
+def test_a_lightning_ddp_trial_gets_its_parameters_in_both_processes_and_reports_once_per_epoch(tmp_path):
+    (tmp_path / "trial.py").write_text(LIGHTNING_TRIAL)
+    (tmp_path / "space.json").write_text(json.dumps({"lr": {"_type": "choice", "_value": [0.01]}}))
+    config_file = tmp_path / "config.yml"
+    config_file.write_text(
+        "searchSpaceFile: space.json\ntrialCommand: exec python trial.py\ntrialConcurrency: 1\n"
+        "maxTrialNumber: 1\ntuner: {name: GridSearch}\ntrainingService: {platform: local}\n"
+    )
+    with isolated_nni(tmp_path / "nni") as env, launched(load_config(config_file, []), env) as running:
+        wait(running, timeout=300)
+        experiment = only_experiment(env)
+    (trial,) = experiment.trials
+    assert trial.status == "SUCCEEDED", trial
+    assert [record["epoch"] for record in trial.intermediate] == [0, 1, 2]
+    assert trial.final == trial.intermediate[-1]["default"] == trial.intermediate[-1]["val_loss"]
+    received = [json.loads(p.read_text()) for p in experiment.trial_log_dir(trial.id).glob("[0-9]*.json")]
+    assert received == [{"lr": 0.01}, {"lr": 0.01}]
+
+
 def test_processes_other_than_the_main_one_read_the_main_ones_parameters_or_say_why_not(tmp_path):
     nni_trial = {"NNI_PLATFORM": "local", "NNI_EXP_ID": "exp", "NNI_TRIAL_JOB_ID": "trial"}
     received = tmp_path / "received.json"  # NNI's trial runtime takes over the process's stdout
