@@ -7,6 +7,8 @@ import math
 import os
 import re
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -97,6 +99,14 @@ TRIAL = json.dumps(trial("a", [0.5]).to_json())
             HEADER + "\n" + TRIAL.replace('"seconds": 1.0', '"seconds": -1'),
             "line 2 (trial a): epochs[0].seconds",
         ),
+        (
+            HEADER + "\n" + TRIAL.replace('"seconds": 1.0', '"seconds": 1' + "0" * 400),
+            "line 2 (trial a): epochs[0].seconds",
+        ),
+        (
+            HEADER.replace('"startup_seconds": null', '"startup_seconds": 1' + "0" * 400) + "\n" + TRIAL,
+            "line 1: startup_seconds",
+        ),
         (HEADER + "\n" + TRIAL.replace('"trial": "a"', '"trial": 7'), "line 2: trial must be a non-empty id"),
         (
             HEADER + "\n" + TRIAL.replace('"epochs": [', '"epochs": [3, '),
@@ -113,6 +123,35 @@ def test_a_bad_bank_is_refused_in_one_line_naming_file_and_line(tmp_path, text, 
         read_bank(path)
     message = str(error.value)
     assert "\n" not in message and message.startswith(str(path)) and expected in message
+
+
+def test_a_bank_write_that_fails_leaves_the_bank_already_there_whole(tmp_path):
+    # The write hits a file-size limit (a full disk alike) halfway: the old bank must survive it.
+    small, large = tmp_path / "small.jsonl", tmp_path / "large.jsonl"
+    write_bank(bank(trial("a", [0.5])), small)
+    write_bank(bank(*(trial(f"t{i}", [0.5] * 50) for i in range(40))), large)
+    before = small.read_bytes()
+    limited = (
+        "import resource, signal, sys; from pathlib import Path; "
+        "from bttackler_nni.evaluation.banks import read_bank, write_bank; "
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
+        f"resource.setrlimit(resource.RLIMIT_FSIZE, ({len(before) + 100}, resource.RLIM_INFINITY)); "
+        "write_bank(read_bank(sys.argv[1]), Path(sys.argv[2]))"
+    )
+    failed = subprocess.run(
+        [sys.executable, "-c", limited, str(large), str(small)], capture_output=True, text=True, timeout=120
+    )
+    assert failed.returncode == 1
+    assert (
+        failed.stderr.strip()
+        .splitlines()[-1]
+        .startswith(
+            f"bttackler_nni.evaluation.banks.BankError: {small}: cannot write the bank (File too large)"
+        )
+    )
+    assert small.read_bytes() == before and sorted(tmp_path.iterdir()) == [large, small]  # nothing left over
+    with pytest.raises(BankError, match="/dev/full: not a regular file"):
+        write_bank(read_bank(small), Path("/dev/full"))
 
 
 def test_a_missing_bank_is_refused_in_one_line(tmp_path):

@@ -112,3 +112,25 @@ def test_report_replay_and_compare_commands_write_their_files(bttackler_run, bas
 
     missing = bttackler("report", "nope", env=env)
     assert missing.returncode == 1 and "no NNI experiment 'nope'" in missing.stderr
+
+
+@pytest.mark.parametrize(
+    ("database", "cause"),
+    [
+        (b"", "no such table: ExperimentProfile"),  # as NNI leaves it before creating its tables
+        (b"\x7fELF" + bytes(2000), "file is not a database"),
+    ],
+)
+def test_an_experiment_database_that_cannot_be_read_is_named_in_one_line(tmp_path, database, cause):
+    (tmp_path / "exp" / "db").mkdir(parents=True)
+    (tmp_path / "exp" / "db" / "nni.sqlite").write_bytes(database)
+    for command in (
+        ["why", str(tmp_path / "exp")],
+        ["report", str(tmp_path / "exp"), "--out", str(tmp_path / "r")],
+    ):
+        result = bttackler(*command, env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}, timeout=120)
+        assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+        assert result.stderr.strip().splitlines()[-1] == (
+            f"bttackler: {tmp_path / 'exp' / 'db' / 'nni.sqlite'} cannot be read as an NNI experiment "
+            f"database ({cause}); give the directory of an NNI experiment that has started"
+        )

@@ -49,7 +49,10 @@ def test_overrides_are_merged_as_yaml_values(tmp_path, monkeypatch):
     [
         ("assessor.classArgs.patience=0", "assessor: Invalid BTTackler configuration"),
         ("tuner.classArgs.tuner=NoSuch", "tuner: BTTacklerTuner classArgs.tuner = 'NoSuch'"),
-        ("trialConcurrency=0", "NNI rejects the experiment config"),
+        ("trialConcurrency=0", "trialConcurrency = 0: NNI requires `trial_concurrency > 0`"),
+        ("maxTrialNumber=-5", "maxTrialNumber = -5: NNI requires `max_trial_number is None or"),
+        ("tuner=3", "tuner: must be a mapping, e.g. `tuner: {name: ...}`"),
+        ("trainingService.platform=nope", "trainingService.platform: 'nope' is not a training service"),
         ("trainingService=null", "the config has no trainingService. Fix: add `trainingService: "),
         (
             "assessor.classArgs.direction=minimize",
@@ -59,8 +62,16 @@ def test_overrides_are_merged_as_yaml_values(tmp_path, monkeypatch):
     ],
 )
 def test_bad_configs_fail_before_launch_with_the_reason(override, message):
-    with pytest.raises(ExperimentConfigError, match=message.replace(".", r"\.")):
+    with pytest.raises(ExperimentConfigError, match=re.escape(message)):
         check_config(load_config(DIGITS_CONFIG, [override]))
+
+
+@pytest.mark.parametrize("key", ["searchSpaceFile", "trialCodeDirectory", "assessor.codeDirectory"])
+def test_a_path_under_the_home_of_no_such_user_names_the_key(key):
+    with pytest.raises(
+        ExperimentConfigError, match=f"^{re.escape(key)}: ~nosuchuser/x: ~nosuchuser names no user"
+    ):
+        load_config(DIGITS_CONFIG, [f"{key}=~nosuchuser/x"])
 
 
 @pytest.mark.parametrize("tuner", [{"name": "TPE"}, {"name": "tpe", "classArgs": {"seed": 1}}])

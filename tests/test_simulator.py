@@ -250,6 +250,15 @@ def test_bad_settings_are_refused_in_one_line():
         simulate(bank(GOOD), [], seeds=1, budget_frac=0.1, concurrency=1)
 
 
+@pytest.mark.parametrize(("sampling", "most"), [("iid", 6), ("halves", 3)])
+def test_more_workers_than_the_trials_that_set_the_budget_are_refused(sampling, most):
+    hand = bank(*(trial(f"t{i}", [0.1 * i] * 2) for i in range(6)))
+    arms = [resolve_arm("none", hand)]
+    simulate(hand, arms, seeds=1, budget_frac=1, concurrency=most, sampling=sampling)
+    with pytest.raises(SimulationError, match=f"--concurrency {most + 1} is more workers than the {most} "):
+        simulate(hand, arms, seeds=1, budget_frac=1, concurrency=most + 1, sampling=sampling)
+
+
 # Arms ---------------------------------------------------------------------------------------------
 
 
@@ -305,11 +314,12 @@ def test_a_classargs_file_configures_the_engine(tmp_path):
         ("patience: 0\n", ".yml", "policy file .*bad.yml: classArgs.patience"),
         ("{nope", ".json", "policy file .*bad.json: not valid JSON"),
         ("indicators: {XYZ: false}\n", ".yaml", "policy file .*bad.yaml: .*XYZ"),
+        (b"patience: \xff\n", ".yml", "policy file .*bad.yml: not UTF-8 text"),
     ],
 )
 def test_a_bad_policy_file_is_refused_in_one_line(tmp_path, content, suffix, expected):
     path = tmp_path / f"bad{suffix}"
-    path.write_text(content)
+    (path.write_bytes if isinstance(content, bytes) else path.write_text)(content)
     with pytest.raises(ArmError, match=expected) as error:
         resolve_arm(str(path), bank(GOOD))
     assert "\n" not in str(error.value)
@@ -387,6 +397,16 @@ def test_the_curve_cache_computes_a_prediction_once_and_keeps_it(tmp_path):
     assert CurveCache(tmp_path / "b.jsonl.curves").predict(10, history) == first  # read back from the file
 
 
+def test_a_damaged_curve_cache_loses_only_its_damaged_lines(tmp_path):
+    history = [0.3, 0.45, 0.55, 0.6, 0.64, 0.67, 0.69, 0.7, 0.71]
+    path = tmp_path / "b.jsonl.curves"
+    kept = CurveCache(path).predict(10, history)
+    with path.open("ab") as stream:
+        stream.write(b"\xff\xfe not text\n")
+    cache = CurveCache(path)
+    assert cache.predict(10, history) == kept and cache.computed == 0
+
+
 def test_a_curve_prediction_does_not_depend_on_what_was_asked_before(tmp_path):
     history = [0.3, 0.45, 0.55, 0.6, 0.64, 0.67, 0.69, 0.7, 0.71]
     np.random.seed(1)
@@ -442,7 +462,7 @@ def test_write_simulation_reports_every_arm(tmp_path):
     assert [arm["arm"] for arm in data["arms"]] == ["none", "stopper"] and data["setting"]["seeds"] == 4
     assert len(data["arms"][1]["per_seed"]["top10hr"]) == 4
     assert "Top10HR, each trace once" in text and data["arms"][1]["top10hr_distinct_mean"] is not None
-    halves = simulate(hand, [stopping_arm(0.2)], seeds=2, budget_frac=1, concurrency=2, sampling="halves")
+    halves = simulate(hand, [stopping_arm(0.2)], seeds=2, budget_frac=1, concurrency=1, sampling="halves")
     write_simulation(halves, tmp_path / "halves")
     assert "each trace once" not in (tmp_path / "halves" / "simulate.md").read_text()  # nothing recurs
 
@@ -480,7 +500,10 @@ def test_the_simulate_command_reports_errors_in_one_line(tmp_path, capsys, extra
 def test_an_out_it_cannot_write_is_refused_before_the_simulation_runs(tmp_path, capsys):
     path = write_bank(bank(GOOD, BAD), tmp_path / "hand.jsonl")
     (tmp_path / "taken").write_text("a file where the report folder would go")
-    assert main(["simulate", str(path), "--seeds", "1", "--out", str(tmp_path / "taken")]) == 1
+    assert (
+        main(["simulate", str(path), "--seeds", "1", "--concurrency", "2", "--out", str(tmp_path / "taken")])
+        == 1
+    )
     printed = capsys.readouterr()
     assert printed.out == ""  # no header line, no seed run
     err = printed.err.strip()

@@ -125,7 +125,7 @@ class CurveCache:
         self.predictions: dict[str, float | None] = {}
         self.computed = 0
         if path is not None and path.exists():
-            for line in path.read_text(encoding="utf-8").splitlines():
+            for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
                 try:
                     entry = json.loads(line)
                     if entry["seed"] == _question_seed(entry["key"]):
@@ -294,6 +294,8 @@ def _read_class_args(path: Path, bank: Bank) -> AssessorConfig:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise ArmError(f"policy file {path}: cannot be read ({error.strerror or error})") from None
+    except UnicodeDecodeError as error:
+        raise ArmError(f"policy file {path}: not UTF-8 text ({error})") from None
     try:
         data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
     except (ValueError, yaml.YAMLError) as error:

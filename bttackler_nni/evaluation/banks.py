@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 import numbers
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -152,10 +153,23 @@ class Bank:
 
 
 def write_bank(bank: Bank, path: Path) -> Path:
-    """Write ``bank`` to ``path`` (header line, then one line per trial); returns the path."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write ``bank`` to ``path`` (header line, then one line per trial); returns the path.
+
+    The lines go to a temporary file beside ``path``, which replaces ``path`` once complete: a write
+    that fails (a full disk) leaves a bank already there as it was, and raises :class:`BankError`
+    naming ``path``.
+    """
+    if path.exists() and not path.is_file():
+        raise BankError(f"{path}: not a regular file; write the bank to a file")
     lines = [json.dumps(bank.header())] + [json.dumps(trial.to_json()) for trial in bank.trials]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        temporary.replace(path)
+    except OSError as error:
+        temporary.unlink(missing_ok=True)
+        raise BankError(f"{path}: cannot write the bank ({error.strerror or error})") from None
     return path
 
 
@@ -260,9 +274,11 @@ def _json_object(where: str, line: str) -> dict[str, Any]:
 
 
 def _seconds(value: Any) -> bool:
-    return (
-        isinstance(value, (int, float))
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and value >= 0
-    )
+    """Whether ``value`` is a duration: a number >= 0 that a float holds (JSON integers are unbounded)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        seconds = float(value)
+    except OverflowError:
+        return False
+    return math.isfinite(seconds) and seconds >= 0

@@ -319,8 +319,13 @@ def seed_draws(bank: Bank, seed: int, sampling: str) -> tuple[Draws, Draws, int]
         return draws, draws, size
     order = list(range(size))
     random.Random(seed).shuffle(order)
-    half = size // 2
+    half = _budget_trials(bank, sampling)
     return Draws(order[:half]), Draws(order[half : 2 * half]), half
+
+
+def _budget_trials(bank: Bank, sampling: str) -> int:
+    """How many trials' no-stopping run sets a seed's budget: the bank's, or a half's under ``halves``."""
+    return len(bank.trials) // 2 if sampling == "halves" else len(bank.trials)
 
 
 def simulate(
@@ -428,6 +433,13 @@ def check_simulation(
     if sampling == "halves" and len(bank.trials) < 2:
         problems.append(
             f"--sampling halves needs a bank of at least 2 trials, {bank.name} has {len(bank.trials)}"
+        )
+    budget_trials = _budget_trials(bank, sampling)
+    if isinstance(concurrency, int) and budget_trials >= 1 and concurrency > budget_trials:
+        problems.append(
+            f"--concurrency {concurrency} is more workers than the {budget_trials} trials whose "
+            f"no-stopping run sets the budget ({bank.name}, --sampling {sampling}): every trial would "
+            f"start at once. Give at most {budget_trials}"
         )
     if problems:
         raise SimulationError("; ".join(problems))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import traceback
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -112,11 +113,7 @@ def check_config(config: dict[str, Any]) -> None:
     try:
         ExperimentConfig(**config).validate()
     except Exception as error:  # noqa: BLE001 - NNI raises assorted types for bad configs
-        # NNI often fails on a bare assert; its source line is the only explanation there is.
-        where = traceback.extract_tb(error.__traceback__)[-1].line
-        raise ExperimentConfigError(
-            f"NNI rejects the experiment config: {type(error).__name__} {_one_line(error)} ({where})"
-        ) from None
+        raise ExperimentConfigError(_nni_rejection(config, error)) from None
     space = search_space(config)
     problems = remote.unreachable(config)
     for section in _ALGORITHM_SECTIONS:
@@ -252,14 +249,61 @@ def _as_in_the_dispatcher() -> Iterator[None]:
             os.environ["NNI_CHECKPOINT_DIRECTORY"] = saved_checkpoint
 
 
+def _nni_rejection(config: dict[str, Any], error: Exception) -> str:
+    """Why NNI's config classes refused ``config``, naming the key where that can be told.
+
+    NNI fails on a mistyped section or an unknown platform with an AttributeError deep inside, and
+    on a bad number with a bare assert, whose source line names the attribute.
+    """
+    from nni.experiment.config.utils import training_service_config_factory
+
+    for section in _ALGORITHM_SECTIONS:
+        value = config.get(section)
+        if value is not None and not isinstance(value, dict):
+            example = f"`{section}: {{name: ...}}` or `{{className: ...}}`"
+            return f"{section}: must be a mapping, e.g. {example}, got {value!r}"
+    service = config.get("trainingService")
+    for each in service if isinstance(service, list) else [service]:
+        platform = each.get("platform") if isinstance(each, dict) else None
+        try:
+            training_service_config_factory(platform)
+        except ValueError:
+            return (
+                f"trainingService.platform: {platform!r} is not a training service of NNI. Fix: "
+                "`platform: local` (this machine) or `platform: remote` (see the README's Remote workers)"
+            )
+    where = traceback.extract_tb(error.__traceback__)[-1].line or ""
+    attribute = re.search(r"self\.([a-z_]+)", where) if isinstance(error, AssertionError) else None
+    if attribute is not None:
+        first, *rest = attribute.group(1).split("_")
+        key = first + "".join(word.capitalize() for word in rest)
+        if key in config:
+            condition = where.removeprefix("assert ").replace("self.", "")
+            return f"{key} = {config[key]!r}: NNI requires `{condition}`"
+    return f"NNI rejects the experiment config: {type(error).__name__} {_one_line(error)} ({where})"
+
+
 def _resolve_paths(config: dict[str, Any], base: Path) -> None:
     for key in _PATH_KEYS:
         if isinstance(config.get(key), str):
-            config[key] = str((base / Path(config[key]).expanduser()).resolve())
+            config[key] = _absolute(key, config[key], base)
     for section in _ALGORITHM_SECTIONS:
         algorithm = config.get(section)
         if isinstance(algorithm, dict) and isinstance(algorithm.get("codeDirectory"), str):
-            algorithm["codeDirectory"] = str((base / Path(algorithm["codeDirectory"]).expanduser()).resolve())
+            algorithm["codeDirectory"] = _absolute(
+                f"{section}.codeDirectory", algorithm["codeDirectory"], base
+            )
+
+
+def _absolute(key: str, path: str, base: Path) -> str:
+    """``path`` (``~`` expanded) made absolute from the config file's folder ``base``."""
+    try:
+        return str((base / Path(path).expanduser()).resolve())
+    except RuntimeError:  # ~name of no user
+        user = path.split("/")[0]
+        raise ExperimentConfigError(
+            f"{key}: {path}: {user} names no user on this machine; give an absolute path, or one with ~/"
+        ) from None
 
 
 def _set_dotted(target: dict[str, Any], keys: list[str], value: Any) -> None:

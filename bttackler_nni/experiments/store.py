@@ -179,7 +179,13 @@ def experiment_directory(experiment_id: str, working_directory: str | None, home
 
 def locate(experiment: str | Path, home: Path | None = None) -> Path:
     """The directory of ``experiment`` (an id or a directory path) that holds its database."""
-    candidate = Path(experiment).expanduser()
+    try:
+        candidate = Path(experiment).expanduser()
+    except RuntimeError:  # ~name of no user
+        raise ExperimentNotFound(
+            f"{experiment}: {str(experiment).split('/')[0]} names no user on this machine; "
+            "give an experiment id or a directory"
+        ) from None
     if (candidate / "db" / "nni.sqlite").exists():
         return candidate.resolve()
     searched = [experiment_directory(str(experiment), None, home)]
@@ -213,20 +219,28 @@ def _registry_entry(experiment_id: str, home: Path | None) -> dict[str, Any]:
 def load(experiment: str | Path, home: Path | None = None) -> Experiment:
     """Read ``experiment`` (an id or a directory) with all trials, results and verdicts."""
     directory = locate(experiment, home)
-    connection = sqlite3.connect(f"file:{directory / 'db' / 'nni.sqlite'}?mode=ro", uri=True)
+    database = directory / "db" / "nni.sqlite"
     try:
-        profile = connection.execute(
-            "SELECT id, startTime, params FROM ExperimentProfile ORDER BY revision DESC LIMIT 1"
-        ).fetchone()
-        events = connection.execute(
-            "SELECT timestamp, trialJobId, event, data, sequenceId FROM TrialJobEvent "
-            "ORDER BY timestamp, rowid"
-        ).fetchall()
-        metrics = connection.execute(
-            "SELECT trialJobId, type, parameterId, data, timestamp FROM MetricData ORDER BY timestamp, rowid"
-        ).fetchall()
-    finally:
-        connection.close()
+        connection = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+        try:
+            profile = connection.execute(
+                "SELECT id, startTime, params FROM ExperimentProfile ORDER BY revision DESC LIMIT 1"
+            ).fetchone()
+            events = connection.execute(
+                "SELECT timestamp, trialJobId, event, data, sequenceId FROM TrialJobEvent "
+                "ORDER BY timestamp, rowid"
+            ).fetchall()
+            metrics = connection.execute(
+                "SELECT trialJobId, type, parameterId, data, timestamp FROM MetricData "
+                "ORDER BY timestamp, rowid"
+            ).fetchall()
+        finally:
+            connection.close()
+    except sqlite3.Error as error:  # not a database, or one NNI has not created its tables in yet
+        raise ExperimentNotFound(
+            f"{database} cannot be read as an NNI experiment database ({error}); "
+            "give the directory of an NNI experiment that has started"
+        ) from None
     if profile is None:
         raise ExperimentNotFound(f"{directory} holds no experiment profile yet")
     experiment_id, start_ms, params = profile

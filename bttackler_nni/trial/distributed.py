@@ -38,6 +38,8 @@ def is_main_process() -> bool:
     The rank comes from ``torch.distributed`` once its process group exists, else from the
     launcher's environment (``RANK`` from ``torchrun``; ``LOCAL_RANK`` and ``NODE_RANK`` from
     Lightning's launcher, which starts the other processes before any process group exists).
+    Processes started by ``torch.multiprocessing.spawn`` carry none of these: there, ask after
+    ``init_process_group``.
     """
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank() == 0
