@@ -157,13 +157,75 @@ LIGHTNING_TRIAL = textwrap.dedent(
 )
 
 
+HUGGING_FACE_TRIAL = textwrap.dedent(
+    """
+    import json, os
+    from pathlib import Path
+
+    import torch
+    import transformers
+    from torch import nn
+
+    import bttackler_nni
+    from bttackler_nni.adapters.huggingface import BTTacklerTrainerCallback
+
+    params = bttackler_nni.get_next_parameter()
+    Path(os.environ["NNI_OUTPUT_DIR"], f"{os.getpid()}.json").write_text(json.dumps(params))
+
+
+    class Regression(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 1))
+
+        def forward(self, x, labels):
+            return {"loss": ((self.net(x) - labels) ** 2).mean()}
+
+
+    class Examples(torch.utils.data.Dataset):
+        x = torch.randn(256, 8, generator=torch.Generator().manual_seed(0))
+
+        def __len__(self):
+            return len(self.x)
+
+        def __getitem__(self, i):
+            return {"x": self.x[i], "labels": self.x[i].sum(0, keepdim=True)}
+
+
+    args = transformers.TrainingArguments(
+        output_dir=os.path.join(os.environ["NNI_OUTPUT_DIR"], "hf"), num_train_epochs=3,
+        learning_rate=params["lr"], optim="sgd", per_device_train_batch_size=32, eval_strategy="epoch",
+        save_strategy="no", report_to="none", use_cpu=True, disable_tqdm=True, ddp_backend="gloo",
+    )
+    trainer = transformers.Trainer(
+        model=Regression(), args=args, train_dataset=Examples(), eval_dataset=Examples(),
+        callbacks=[BTTacklerTrainerCallback()],
+    )
+    trainer.train()
+    """
+)
+
+FRAMEWORK_TRIALS = {
+    # framework: (trial script, trialCommand)
+    "lightning": (LIGHTNING_TRIAL, "exec python trial.py"),  # Lightning starts the second process
+    "huggingface": (
+        HUGGING_FACE_TRIAL,
+        "exec python -m torch.distributed.run --standalone --nproc_per_node 2 trial.py",
+    ),
+}
+
+
 @pytest.mark.nni
-def test_a_lightning_ddp_trial_gets_its_parameters_in_both_processes_and_reports_once_per_epoch(tmp_path):
-    (tmp_path / "trial.py").write_text(LIGHTNING_TRIAL)
+@pytest.mark.parametrize("framework", FRAMEWORK_TRIALS)
+def test_a_framework_ddp_trial_gets_its_parameters_in_both_processes_and_reports_once_per_epoch(
+    tmp_path, framework
+):
+    script, command = FRAMEWORK_TRIALS[framework]
+    (tmp_path / "trial.py").write_text(script)
     (tmp_path / "space.json").write_text(json.dumps({"lr": {"_type": "choice", "_value": [0.01]}}))
     config_file = tmp_path / "config.yml"
     config_file.write_text(
-        "searchSpaceFile: space.json\ntrialCommand: exec python trial.py\ntrialConcurrency: 1\n"
+        f"searchSpaceFile: space.json\ntrialCommand: {command}\ntrialConcurrency: 1\n"
         "maxTrialNumber: 1\ntuner: {name: GridSearch}\ntrainingService: {platform: local}\n"
     )
     with isolated_nni(tmp_path / "nni") as env, launched(load_config(config_file, []), env) as running:
