@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bttackler_nni.evaluation import metrics, top10_hit_ratio, tsba
-from bttackler_nni.evaluation.reports import compare
+from bttackler_nni.evaluation.reports import compare, write_comparison
 from bttackler_nni.experiments.store import Experiment, Trial
 
 NAN, INF = math.nan, math.inf
@@ -266,13 +266,44 @@ def test_tsba_of_a_run_against_itself_is_zero(a, mode):
         assert tsba(a, a, direction=mode) == 0.0
 
 
-def run(name: str, results: list[tuple[float, float]]) -> Experiment:
-    """An experiment of finished trials with these (end time, value) results."""
+def run(
+    name: str, results: list[tuple[float, float]], config: dict | None = None, ranked: str | None = None
+) -> Experiment:
+    """An experiment of finished trials with these (end time, value) results, its ``config``, and
+    the direction its BTTackler assessor ``ranked`` with."""
     trials = [
         Trial(f"{name}-{i}", i, i, {}, "SUCCEEDED", start=0.0, end=end, final=value)
         for i, (end, value) in enumerate(results)
     ]
-    return Experiment(name, Path(name), 0.0, {}, trials, [])
+    settings = {"direction": ranked} if ranked else None
+    return Experiment(name, Path(name), 0.0, config or {}, trials, [], assessor_settings=settings)
+
+
+def test_compare_ranks_in_the_direction_any_run_states_and_refuses_runs_that_disagree():
+    # A loss task: the baseline's Random tuner has no optimize_mode; the assessor ranked minimizing.
+    baseline = run("b", [(50.0, 0.5), (100.0, 0.3)], {"tuner": {"name": "Random"}})
+    enhanced = run("e", [(40.0, 0.2)], {"tuner": {"name": "Random"}}, ranked="minimize")
+    stated = compare([baseline], [enhanced])
+    assert stated.direction.value == "minimize" and stated.tsbas == [pytest.approx(1 - 40 / 100)]
+    assert compare([baseline], [run("e", [(40.0, 0.2)])]).direction.value == "maximize"  # none states one
+    maximizing = run(
+        "m", [(40.0, 0.2)], {"tuner": {"name": "TPE", "classArgs": {"optimize_mode": "maximize"}}}
+    )
+    with pytest.raises(
+        ValueError, match=r"different directions \(e minimize, m maximize\); give --direction"
+    ):
+        compare([baseline], [enhanced, maximizing])
+    assert compare([baseline], [enhanced, maximizing], direction="minimize").direction.value == "minimize"
+
+
+def test_the_comparisons_stopped_count_keeps_to_the_budget(tmp_path):
+    stopped = [
+        Trial(f"s{i}", i, i, {}, "EARLY_STOPPED", start=0.0, end=end, intermediate=[0.2])
+        for i, end in enumerate((80.0, 150.0, 300.0))
+    ]
+    enhanced = Experiment("e", Path("e"), 0.0, {}, stopped, [])
+    write_comparison([run("b", [(50.0, 0.5)])], [enhanced], tmp_path, direction="maximize", until=100)
+    assert "| enhanced | e | 1 | 1 | 0.2 |" in (tmp_path / "compare.md").read_text()
 
 
 def test_compare_pairs_every_run_with_every_run_or_the_ith_with_the_ith():

@@ -219,7 +219,8 @@ def test_one_trial_bank_gives_hand_computed_metrics():
     )
     none, stopper, keeper = summarize_arms(simulation)
     assert (none.compared, none.top10hr, none.trials_within_budget, none.stopped_share) == (False, [], 4, 0)
-    assert stopper.top10hr == [0.6, 0.6] and stopper.tsba == [] and stopper.never_reached == 2
+    assert stopper.top10hr == [0.6, 0.6] and stopper.tsba_per_seed == [None, None] and stopper.tsba == []
+    assert stopper.never_reached == 2
     assert (stopper.trials_within_budget, stopper.stopped_share, stopper.stop_reasons["log"]) == (12, 1, 24)
     # A rule that never fires is the baseline again: same ends, ties go to the baseline first.
     assert keeper.top10hr == [0.5, 0.5] and keeper.tsba == [0.0, 0.0]
@@ -460,7 +461,9 @@ def test_write_simulation_reports_every_arm(tmp_path):
     assert "| none | 0% |" in text and "| stopper |" in text and "(baseline)" in text
     data = json.loads((tmp_path / "simulate.json").read_text())
     assert [arm["arm"] for arm in data["arms"]] == ["none", "stopper"] and data["setting"]["seeds"] == 4
-    assert len(data["arms"][1]["per_seed"]["top10hr"]) == 4
+    per_seed = data["arms"][1]["per_seed"]
+    assert len(per_seed["top10hr"]) == len(per_seed["tsba"]) == 4  # a seed that never reached: null
+    assert sum(value is None for value in per_seed["tsba"]) == data["arms"][1]["never_reached"]
     assert "Top10HR, each trace once" in text and data["arms"][1]["top10hr_distinct_mean"] is not None
     halves = simulate(hand, [stopping_arm(0.2)], seeds=2, budget_frac=1, concurrency=1, sampling="halves")
     write_simulation(halves, tmp_path / "halves")

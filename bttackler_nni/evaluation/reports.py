@@ -169,14 +169,18 @@ def compare(
 
     Pairs are every (enhanced, baseline) combination, or with ``paired`` the i-th enhanced run with
     the i-th baseline run (both lists must then be equally long): the fair pairs when repetition i
-    of each arm used the same tuner seed and so was offered the same configurations.
+    of each arm used the same tuner seed and so was offered the same configurations. Without a
+    ``direction``, the one the runs state (:attr:`Experiment.stated_direction`; ``maximize`` when
+    none does); runs that state different ones are refused.
     """
     if paired and len(enhanced) != len(baselines):
         raise ValueError(
             "paired runs need as many enhanced runs as baseline runs, "
             f"got {len(enhanced)} and {len(baselines)}"
         )
-    direction = Direction.of(direction) if direction is not None else baselines[0].direction
+    direction = (
+        Direction.of(direction) if direction is not None else _stated_direction([*baselines, *enhanced])
+    )
     runs = (
         list(zip(enhanced, baselines, strict=True))
         if paired
@@ -190,6 +194,15 @@ def compare(
         [top10_hit_ratio(e, b, direction=direction) for e, b in results],
         [tsba(e, b, direction=direction) for e, b in results],
     )
+
+
+def _stated_direction(runs: Sequence[Experiment]) -> Direction:
+    """The one direction ``runs`` state (``maximize`` when none does); a disagreement is a ValueError."""
+    stated = {run.id: run.stated_direction for run in runs if run.stated_direction is not None}
+    if len(set(stated.values())) > 1:
+        named = ", ".join(f"{run} {direction.value}" for run, direction in stated.items())
+        raise ValueError(f"the runs rank their results in different directions ({named}); give --direction")
+    return next(iter(stated.values()), Direction.MAXIMIZE)
 
 
 def write_comparison(
@@ -222,7 +235,11 @@ def write_comparison(
     for arm, runs in arms.items():
         for run in runs:
             values = [value for _, value in trial_results(run, until)]
-            stopped = sum(t.status in ("USER_CANCELED", "EARLY_STOPPED") for t in run.trials)
+            stopped = sum(
+                t.status in ("USER_CANCELED", "EARLY_STOPPED")
+                and (until is None or (t.end is not None and t.end <= until))
+                for t in run.trials
+            )
             run_rows.append(
                 [
                     arm,

@@ -49,11 +49,22 @@ class ArmSummary:
     seeds: int
     top10hr: list[float]
     top10hr_distinct: list[float]
-    tsba: list[float]
-    never_reached: int
+    tsba_per_seed: list[float | None]
+    """Each seed's TSBA, ``None`` where the arm never reached the baseline's best (none for the
+    baseline itself)."""
     stopped_share: float
     trials_within_budget: float
     stop_reasons: Counter[str]
+
+    @property
+    def tsba(self) -> list[float]:
+        """The TSBA of the seeds that reached the baseline's best."""
+        return [value for value in self.tsba_per_seed if value is not None]
+
+    @property
+    def never_reached(self) -> int:
+        """How many seeds never reached the baseline's best."""
+        return sum(value is None for value in self.tsba_per_seed)
 
     @property
     def top10hr_mean(self) -> float | None:
@@ -97,7 +108,7 @@ class ArmSummary:
             "per_seed": {
                 "top10hr": self.top10hr,
                 "top10hr_distinct": self.top10hr_distinct,
-                "tsba": self.tsba,
+                "tsba": self.tsba_per_seed,
             },
         }
 
@@ -118,8 +129,7 @@ def summarize_arms(simulation: Simulation) -> list[ArmSummary]:
                 seeds=len(outcomes),
                 top10hr=[o.top10hr for o in outcomes if o.top10hr is not None],
                 top10hr_distinct=[o.top10hr_distinct for o in outcomes if o.top10hr_distinct is not None],
-                tsba=[o.tsba for o in outcomes if o.compared and o.tsba is not None],
-                never_reached=sum(o.compared and o.tsba is None for o in outcomes),
+                tsba_per_seed=[o.tsba for o in outcomes if o.compared],
                 stopped_share=statistics.mean(o.stopped_share for o in outcomes),
                 trials_within_budget=statistics.mean(o.trials_within_budget for o in outcomes),
                 stop_reasons=reasons,

@@ -114,15 +114,20 @@ class Experiment:
 
     @property
     def direction(self) -> Direction:
-        """Which way the trials' result improves: the tuner's optimize_mode (see
-        :func:`tuner_direction`), else the direction BTTackler's assessor ranked with (a tuner such
-        as Random has none), else ``maximize``."""
+        """Which way the trials' result improves: :attr:`stated_direction`, else ``maximize``."""
+        return self.stated_direction or Direction.MAXIMIZE
+
+    @property
+    def stated_direction(self) -> Direction | None:
+        """The direction the experiment states: its tuner's optimize_mode (see :func:`tuner_direction`),
+        else the one BTTackler's assessor ranked with (a tuner such as Random has none); ``None``
+        when neither says."""
         ranked = (self.assessor_settings or {}).get("direction")
         try:
             assessor = Direction.of(ranked) if ranked else None
         except ValueError:
             assessor = None
-        return tuner_direction(self.config) or assessor or Direction.MAXIMIZE
+        return tuner_direction(self.config) or assessor
 
     def trial(self, trial_id: str) -> Trial:
         for trial in self.trials:
