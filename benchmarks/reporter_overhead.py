@@ -19,7 +19,9 @@ round in which the Reporter calibrates. Printed per model:
 - "in training" (CPU): the host time spent inside the Reporter's optimizer hook during the timed
   epochs themselves (two timing hooks around it), as a share of those epochs; on CPU, where work
   is done when the call returns, this is the statistics' whole direct cost in real training (on a
-  GPU only the launch time, so it is not printed there);
+  GPU only the launch time, so it is not printed there). With ``--track-activations`` it also
+  counts the time in the activation modules' forward hooks (``ActivationMonitor.observe``), which
+  "hook share" leaves out;
 - "overhead": median epoch times and the median of the per-round time ratios; on a shared 2-core
   machine single epochs vary by +-20% or more;
 - "twin": a third, identical copy without the Reporter, trained in the same rounds: the median of
@@ -58,6 +60,7 @@ import torch
 from torch import nn
 
 from bttackler_nni import Reporter
+from bttackler_nni.trial.activations import ActivationMonitor
 from bttackler_nni.trial.sampling import MIN_SAMPLED_BATCHES
 from bttackler_paper import cifar10, cifar10_cnn, cifar10_lstm, ex96trans, exchange_rate
 
@@ -246,6 +249,8 @@ def measure(
     in_hook = HookClock(watched_optimizer)
     reporter = Reporter(watched_model, watched_optimizer, max_epochs=repeats + 1, **reporter_options)
     in_hook.close_after_reporter()
+    if reporter_options.get("track_activations"):
+        in_hook.also_time(ActivationMonitor, "observe")
     batches = make_batches(data, batches_per_epoch, params["batch_size"], device)
     runs = {
         "plain": lambda: epoch(plain_model, plain_optimizer, batches, transform, loss_fn, None, device),
@@ -306,6 +311,19 @@ class HookClock:
     def close_after_reporter(self) -> None:
         self._optimizer.register_step_pre_hook(lambda *_: self._stop())
 
+    def also_time(self, owner: type, method: str) -> None:
+        """Add the host seconds spent in ``owner.method`` too (work done outside the optimizer hook)."""
+        original = getattr(owner, method)
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                self.seconds += time.perf_counter() - started
+
+        setattr(owner, method, timed)
+
     def _start(self) -> None:
         self._started = time.perf_counter()
 
@@ -328,6 +346,9 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=SHARED_DATA, help="folder with the shared data files")
     parser.add_argument("--budget", type=float, default=0.01, help="the Reporter's overhead_budget")
     parser.add_argument("--sample-every", type=int, help="force this rate instead of the budget")
+    parser.add_argument(
+        "--track-activations", action="store_true", help="Reporter(track_activations=True) as well"
+    )
     args = parser.parse_args()
     logging.getLogger("nni").setLevel(logging.WARNING)  # NNI's standalone mode logs every record
     device = torch.device(args.device)
@@ -340,7 +361,11 @@ def main() -> None:
         hardware = (
             f"{cpu}, {os.cpu_count()} cpus, {torch.get_num_threads()} torch threads, load average {load}"
         )
-    options = {"sample_every": args.sample_every} if args.sample_every else {"overhead_budget": args.budget}
+    options: dict[str, Any] = (
+        {"sample_every": args.sample_every} if args.sample_every else {"overhead_budget": args.budget}
+    )
+    if args.track_activations:
+        options["track_activations"] = True
     print(f"# torch {torch.__version__}, {hardware}; command: python {' '.join(sys.argv)}")
     print(f"# {batches} batches per epoch; Reporter({', '.join(f'{k}={v}' for k, v in options.items())})")
     print(
