@@ -7,6 +7,7 @@ record per epoch (the main process's), and the assessor's stop must end every pr
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -298,3 +299,34 @@ def _alive(pid: int) -> bool:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
+
+
+STANDALONE_HUGGING_FACE_RUN = HUGGING_FACE_TRIAL.replace(
+    "params = bttackler_nni.get_next_parameter()\n"
+    'Path(os.environ["NNI_OUTPUT_DIR"], f"{os.getpid()}.json").write_text(json.dumps(params))',
+    'params = {"lr": 0.01}',
+).replace(
+    "callbacks=[BTTacklerTrainerCallback()],",
+    # only the first process's rule fires at once: EAG with a threshold any gradient is above
+    "callbacks=[BTTacklerTrainerCallback(config=AssessorConfig.from_class_args("
+    "{'indicators': {'EAG': {'grad_max': 1e-9}}} if os.environ['RANK'] == '0' else {}))],",
+).replace("import bttackler_nni\n", "from bttackler_nni import AssessorConfig\n") + (
+    "Path(os.environ['OUT'], os.environ['RANK']).write_text(str(trainer.state.epoch))\n"
+)
+
+
+def test_outside_nni_a_stop_one_process_decides_stops_every_process(tmp_path):
+    assert "params = {" in STANDALONE_HUGGING_FACE_RUN and "grad_max" in STANDALONE_HUGGING_FACE_RUN
+    (tmp_path / "run.py").write_text(STANDALONE_HUGGING_FACE_RUN)
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("NNI_")}
+    ended = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "run.py"],
+        cwd=tmp_path,
+        env={**environment, "OUT": str(tmp_path), "NNI_OUTPUT_DIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=240,  # without the shared stop, the second process waits for the first one for good
+    )
+    assert ended.returncode == 0, ended.stderr[-3000:]
+    assert (tmp_path / "0").read_text() == (tmp_path / "1").read_text() == "1.0"  # both after epoch 0
+    assert "BTTackler stops training at epoch 0: EAG" in ended.stderr

@@ -9,7 +9,9 @@ Usage::
 
 Inside an NNI trial each epoch's record goes to NNI (the assessor decides, with the peers) and the
 final result is sent when training ends; outside one the run is judged on its own and stopped with
-``control.should_training_stop``, the reason logged on the ``bttackler_nni`` logger.
+``control.should_training_stop``, the reason logged on the ``bttackler_nni`` logger. Under DDP
+(``torchrun``) each process judges its own records, and a stop that any of them decides stops them
+all at that epoch's end.
 
 Where the gradient statistics are taken (transformers 5.x, ``Trainer._run_epoch``): when the
 optimizer really steps, once per ``gradient_accumulation_steps`` window. The Trainer clips the
@@ -35,6 +37,7 @@ from typing import Any
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
 from ..diagnosis.config import AssessorConfig
+from ..trial.distributed import any_process
 from .loop import LoopCallback
 
 
@@ -66,6 +69,7 @@ class BTTacklerTrainerCallback(LoopCallback, TrainerCallback):
         LoopCallback.__init__(self, max_epochs, config, reporter_options)
         self._names = {"val_loss": val_loss, "val_acc": val_acc, "default": default}
         self._first_step = self._last_logged_step = 0
+        self._device: Any = None  # the Trainer's, for the stop decided across processes
         self._evaluation: dict[str, float] = {}
         self._reset_epoch()
 
@@ -82,6 +86,7 @@ class BTTacklerTrainerCallback(LoopCallback, TrainerCallback):
             first_epoch=math.floor(state.epoch or 0),  # a run resumed from a checkpoint goes on from it
             send=state.is_world_process_zero,
         )
+        self._device = args.device
         self._first_step = self._last_logged_step = state.global_step
         self._reset_epoch()
 
@@ -143,8 +148,8 @@ class BTTacklerTrainerCallback(LoopCallback, TrainerCallback):
         train_loss = self._loss_sum / self._loss_steps if self._loss_steps else math.nan
         verdict = self._loop.end_epoch(train_loss=train_loss, **metrics)
         self._reset_epoch()
-        if verdict is not None:
-            control.should_training_stop = True
+        if not self._loop.in_nni and any_process(verdict is not None, self._device):
+            control.should_training_stop = True  # in every process, or the others would wait for it
 
     def _reset_epoch(self) -> None:
         self._loss_sum = 0.0

@@ -1,5 +1,8 @@
 """Trials that train in several processes (DDP under ``torchrun``, Lightning or Hugging Face on many devices).
 
+Outside NNI, where each process judges its own records, :func:`any_process` makes a stop that one
+process decides everyone's.
+
 NNI 3.0 gives a trial one parameter set and counts whatever any of its processes reports. Two
 things go wrong when every process runs an ordinary trial script:
 
@@ -24,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import nni
+import torch
 import torch.distributed as dist
 
 HANDOFF_FILE = "bttackler-parameters.json"
@@ -79,6 +83,20 @@ def get_next_parameter(timeout: float = 600.0) -> Any:
             )
         time.sleep(_POLL_SECONDS)
     return json.loads(handoff.read_text())["parameters"]
+
+
+def any_process(flag: bool, device: torch.device | str) -> bool:
+    """Whether ``flag`` holds in any process of a distributed run; ``flag`` itself outside one.
+
+    Every process must call it at the same point (it is a collective), with a ``device`` its
+    process group can reduce on (a CUDA device under NCCL). A stop that only some processes decide
+    would leave the others waiting for them at the next gradient all-reduce.
+    """
+    if not (dist.is_available() and dist.is_initialized()):
+        return flag
+    value = torch.tensor(float(flag), device=device)
+    dist.all_reduce(value, op=dist.ReduceOp.MAX)
+    return bool(value.item())
 
 
 def _rank_variable(name: str) -> int:
