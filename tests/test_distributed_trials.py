@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -301,26 +302,43 @@ def _alive(pid: int) -> bool:
         return False
 
 
-STANDALONE_HUGGING_FACE_RUN = HUGGING_FACE_TRIAL.replace(
-    "params = bttackler_nni.get_next_parameter()\n"
-    'Path(os.environ["NNI_OUTPUT_DIR"], f"{os.getpid()}.json").write_text(json.dumps(params))',
-    'params = {"lr": 0.01}',
-).replace(
-    "callbacks=[BTTacklerTrainerCallback()],",
-    # only the first process's rule fires at once: EAG with a threshold any gradient is above
-    "callbacks=[BTTacklerTrainerCallback(config=AssessorConfig.from_class_args("
-    "{'indicators': {'EAG': {'grad_max': 1e-9}}} if os.environ['RANK'] == '0' else {}))],",
-).replace("import bttackler_nni\n", "from bttackler_nni import AssessorConfig\n") + (
-    "Path(os.environ['OUT'], os.environ['RANK']).write_text(str(trainer.state.epoch))\n"
-)
+def standalone_run(framework: str) -> str:
+    """The framework's trial as a run outside NNI in which only the first process's rule fires at
+    once (EAG, with a threshold every gradient is above), writing the epoch it ended at to OUT/<rank>."""
+    script, _ = FRAMEWORK_TRIALS[framework]
+    callback, ended = STANDALONE[framework][:2]
+    script = re.sub(
+        r"params = bttackler_nni\.get_next_parameter\(\).*\n.*\n", 'params = {"lr": 0.01}\n', script
+    )
+    rank = "os.environ.get('LOCAL_RANK', '0')"  # torchrun sets it, and Lightning in the processes it starts
+    fires = "{'indicators': {'EAG': {'grad_max': 1e-9}}}"
+    config = f"AssessorConfig.from_class_args({fires} if {rank} == '0' else {{}})"
+    script = script.replace(f"{callback}()", f"{callback}(config={config})")
+    script = script.replace("import bttackler_nni\n", "from bttackler_nni import AssessorConfig\n")
+    ended_at = f"Path(os.environ['OUT'], {rank}).write_text(str({ended}))\n"
+    return script + ended_at + "torch.distributed.destroy_process_group()\n"
 
 
-def test_outside_nni_a_stop_one_process_decides_stops_every_process(tmp_path):
-    assert "params = {" in STANDALONE_HUGGING_FACE_RUN and "grad_max" in STANDALONE_HUGGING_FACE_RUN
-    (tmp_path / "run.py").write_text(STANDALONE_HUGGING_FACE_RUN)
+STANDALONE = {
+    # framework: (callback, the epoch a run ended at, command, that epoch after a stop at epoch 0)
+    "lightning": ("BTTacklerCallback", "trainer.current_epoch", ["run.py"], "1"),
+    "huggingface": (
+        "BTTacklerTrainerCallback",
+        "trainer.state.epoch",
+        ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "run.py"],
+        "1.0",
+    ),
+}
+
+
+@pytest.mark.parametrize("framework", STANDALONE)
+def test_outside_nni_a_stop_one_process_decides_stops_every_process(tmp_path, framework):
+    script = standalone_run(framework)
+    assert 'params = {"lr": 0.01}' in script and "grad_max" in script
+    (tmp_path / "run.py").write_text(script)
     environment = {k: v for k, v in os.environ.items() if not k.startswith("NNI_")}
     ended = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "run.py"],
+        [sys.executable, *STANDALONE[framework][2]],
         cwd=tmp_path,
         env={**environment, "OUT": str(tmp_path), "NNI_OUTPUT_DIR": str(tmp_path)},
         capture_output=True,
@@ -328,5 +346,6 @@ def test_outside_nni_a_stop_one_process_decides_stops_every_process(tmp_path):
         timeout=240,  # without the shared stop, the second process waits for the first one for good
     )
     assert ended.returncode == 0, ended.stderr[-3000:]
-    assert (tmp_path / "0").read_text() == (tmp_path / "1").read_text() == "1.0"  # both after epoch 0
+    after_epoch_0 = STANDALONE[framework][3]
+    assert (tmp_path / "0").read_text() == (tmp_path / "1").read_text() == after_epoch_0
     assert "BTTackler stops training at epoch 0: EAG" in ended.stderr
