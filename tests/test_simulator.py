@@ -510,4 +510,9 @@ def test_an_out_it_cannot_write_is_refused_before_the_simulation_runs(tmp_path, 
     printed = capsys.readouterr()
     assert printed.out == ""  # no header line, no seed run
     err = printed.err.strip()
-    assert "\n" not in err and err.startswith(f"bttackler: --out {tmp_path / 'taken'}: cannot write there: ")
+    folder = "give a folder for the report (created if missing)"
+    assert err == f"bttackler: --out {tmp_path / 'taken'} is a file; {folder}"
+    inside = tmp_path / "taken" / "report"
+    assert main(["simulate", str(path), "--seeds", "1", "--concurrency", "2", "--out", str(inside)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and err.startswith(f"bttackler: --out {inside}: cannot write there: ")

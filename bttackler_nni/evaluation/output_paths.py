@@ -13,6 +13,8 @@ class OutputPathError(ValueError):
 
 def ready_folder(out: Path) -> Path:
     """Create the folder ``out`` (and its parents) and check that a file can be written in it."""
+    if out.exists() and not out.is_dir():
+        raise OutputPathError(f"--out {out} is a file; give a folder for the report (created if missing)")
     _check_writable(out, out)
     return out
 
