@@ -250,7 +250,13 @@ def test_processes_other_than_the_main_one_read_the_main_ones_parameters_or_say_
     )
 
     def other_process() -> subprocess.CompletedProcess:
-        env = {"PATH": "/usr/bin:/bin", **nni_trial, "NNI_OUTPUT_DIR": str(tmp_path), "RANK": "1"}
+        env = {
+            "PATH": "/usr/bin:/bin",
+            **nni_trial,
+            "NNI_OUTPUT_DIR": str(tmp_path),
+            "RANK": "1",
+            "WORLD_SIZE": "2",
+        }
         return subprocess.run(
             [sys.executable, "-c", wait_once, str(received)],
             env=env,
@@ -275,14 +281,16 @@ def test_processes_other_than_the_main_one_read_the_main_ones_parameters_or_say_
     ("environment", "main"),
     [
         ({}, True),  # one process, no launcher
-        ({"RANK": "0", "LOCAL_RANK": "0"}, True),  # torchrun
-        ({"RANK": "3", "LOCAL_RANK": "1"}, False),
-        ({"LOCAL_RANK": "1"}, False),  # Lightning's launcher, before any process group exists
-        ({"LOCAL_RANK": "0", "NODE_RANK": "1"}, False),  # the first process of a second machine
+        ({"RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "2"}, True),  # torchrun
+        ({"RANK": "3", "LOCAL_RANK": "1", "WORLD_SIZE": "4"}, False),
+        ({"LOCAL_RANK": "1", "WORLD_SIZE": "2"}, False),  # Lightning's launcher, before any process group
+        ({"LOCAL_RANK": "0", "NODE_RANK": "1", "WORLD_SIZE": "4"}, False),  # the first process of machine 2
+        ({"RANK": "1"}, True),  # a stray RANK, no launcher: it must not silence the Reporter
+        ({"RANK": "1", "WORLD_SIZE": "1"}, True),
     ],
 )
 def test_the_main_process_is_global_rank_zero_from_the_launchers_environment(monkeypatch, environment, main):
-    for name in ("RANK", "LOCAL_RANK", "NODE_RANK"):
+    for name in ("RANK", "LOCAL_RANK", "NODE_RANK", "WORLD_SIZE"):
         monkeypatch.delenv(name, raising=False)
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
@@ -290,8 +298,9 @@ def test_the_main_process_is_global_rank_zero_from_the_launchers_environment(mon
 
 
 def test_a_rank_that_is_not_a_number_is_named(monkeypatch):
+    monkeypatch.setenv("WORLD_SIZE", "2")
     monkeypatch.setenv("RANK", "first")
-    with pytest.raises(ValueError, match="RANK='first' is not a process rank"):
+    with pytest.raises(ValueError, match="RANK='first' is not a whole number"):
         is_main_process()
 
 

@@ -40,16 +40,19 @@ def is_main_process() -> bool:
     """Whether this process speaks for its trial: global rank 0, or the only process.
 
     The rank comes from ``torch.distributed`` once its process group exists, else from the
-    launcher's environment (``RANK`` from ``torchrun``; ``LOCAL_RANK`` and ``NODE_RANK`` from
-    Lightning's launcher, which starts the other processes before any process group exists).
-    Processes started by ``torch.multiprocessing.spawn`` carry none of these: there, ask after
-    ``init_process_group``.
+    launcher's environment where it names more than one process (``WORLD_SIZE`` above 1): ``RANK``
+    from ``torchrun``; ``LOCAL_RANK`` and ``NODE_RANK`` from Lightning's launcher, which starts the
+    other processes before any process group exists. A stray ``RANK`` without ``WORLD_SIZE`` is not
+    taken for a rank. Processes started by ``torch.multiprocessing.spawn`` carry none of these:
+    there, ask after ``init_process_group``.
     """
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank() == 0
+    if _environment_number("WORLD_SIZE", 1) <= 1:
+        return True
     if "RANK" in os.environ:
-        return _rank_variable("RANK") == 0
-    return _rank_variable("LOCAL_RANK") == 0 and _rank_variable("NODE_RANK") == 0
+        return _environment_number("RANK", 0) == 0
+    return _environment_number("LOCAL_RANK", 0) == 0 and _environment_number("NODE_RANK", 0) == 0
 
 
 def get_next_parameter(timeout: float = 600.0) -> Any:
@@ -99,10 +102,12 @@ def any_process(flag: bool, device: torch.device | str) -> bool:
     return bool(value.item())
 
 
-def _rank_variable(name: str) -> int:
-    """A rank from the environment, 0 when unset; a launcher's value that is not a number is refused."""
-    value = os.environ.get(name, "0")
+def _environment_number(name: str, default: int) -> int:
+    """A launcher's rank or process count from the environment; a value that is not a number is refused."""
+    value = os.environ.get(name)
+    if value is None:
+        return default
     try:
         return int(value)
     except ValueError:
-        raise ValueError(f"the environment variable {name}={value!r} is not a process rank") from None
+        raise ValueError(f"the environment variable {name}={value!r} is not a whole number") from None
