@@ -127,6 +127,15 @@ def test_an_experiment_database_that_cannot_be_read_is_named_in_one_line(tmp_pat
     for command in (
         ["why", str(tmp_path / "exp")],
         ["report", str(tmp_path / "exp"), "--out", str(tmp_path / "r")],
+        [
+            "compare",
+            "--baseline",
+            str(tmp_path / "exp"),
+            "--enhanced",
+            str(tmp_path / "exp"),
+            "--out",
+            str(tmp_path / "c"),
+        ],
     ):
         result = bttackler(*command, env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}, timeout=120)
         assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
@@ -134,3 +143,4 @@ def test_an_experiment_database_that_cannot_be_read_is_named_in_one_line(tmp_pat
             f"bttackler: {tmp_path / 'exp' / 'db' / 'nni.sqlite'} cannot be read as an NNI experiment "
             f"database ({cause}); give the directory of an NNI experiment that has started"
         )
+    assert not (tmp_path / "r").exists() and not (tmp_path / "c").exists()  # no empty report folder

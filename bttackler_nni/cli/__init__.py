@@ -176,8 +176,8 @@ def _replay(args: argparse.Namespace) -> int:
 def _compare(args: argparse.Namespace) -> int:
     from ..evaluation.reports import write_comparison
 
-    out = ready_folder(Path(args.out or "bttackler-compare"))
     baselines, enhanced = _load_all(args.baseline), _load_all(args.enhanced)
+    out = ready_folder(Path(args.out or "bttackler-compare"))  # not created for runs that cannot be read
     try:
         result = write_comparison(baselines, enhanced, out, args.direction, args.budget, paired=args.paired)
     except ValueError as error:
