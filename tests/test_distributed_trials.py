@@ -17,6 +17,7 @@ import psutil
 import pytest
 from nni_harness import REPO, isolated_nni, only_experiment
 
+from bttackler_nni.evaluation.summary import failed_trials_note
 from bttackler_nni.experiments.config import check_config, load_config
 from bttackler_nni.experiments.launch import launched, wait
 from bttackler_nni.trial.distributed import HANDOFF_FILE, is_main_process
@@ -102,6 +103,9 @@ def test_a_two_process_trial_reports_once_per_epoch_and_a_stop_ends_every_proces
     assert [record["epoch"] for record in healthy.intermediate] == list(range(EPOCHS))  # once each
     assert healthy.final is not None and healthy.final == healthy.intermediate[-1]["default"]
     assert flat.stopped_by_bttackler and flat.stop_verdict.reason.indicator == "PLC", flat
+    # torchrun turns NNI's SIGINT into exit code 1, which NNI records as FAILED: not a failure to us
+    assert flat.status == "FAILED" and not flat.failed
+    assert failed_trials_note(experiment) == []
     assert len(flat.intermediate) < EPOCHS
     for trial in (healthy, flat):
         folder = experiment.trial_log_dir(trial.id)

@@ -87,7 +87,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"\nThe experiment keeps running: `nnictl stop {experiment.id}` when done.")
     if interrupted:
         return INTERRUPTED
-    if finished is not None and finished.trials and all(t.status == "FAILED" for t in finished.trials):
+    if finished is not None and finished.trials and all(t.failed for t in finished.trials):
         print(f"bttackler: every trial of {experiment.id} failed; see their logs above", file=sys.stderr)
         return 1
     return 0

@@ -48,7 +48,7 @@ def outcome(trial: Trial, experiment: Experiment) -> str:
 
 def failed_trials_note(experiment: Experiment, shown: int = FAILED_LOGS_SHOWN) -> list[str]:
     """Where to read why trials failed: their log files, and the last line each wrote to stderr."""
-    failed = [t for t in experiment.trials if t.status == "FAILED"]
+    failed = [t for t in experiment.trials if t.failed]
     if not failed:
         return []
     lines = [f"  {len(failed)} trial(s) failed; their logs:"]

@@ -63,6 +63,12 @@ class Trial:
         return self.stop_verdict is not None and self.status != "SUCCEEDED"
 
     @property
+    def failed(self) -> bool:
+        """NNI's FAILED, unless BTTackler stopped the trial: a launcher such as ``torchrun`` turns the
+        stop's signal into an exit code, which NNI 3.0 records as FAILED (docs/nni-notes.md)."""
+        return self.status == "FAILED" and not self.stopped_by_bttackler
+
+    @property
     def last_value(self) -> float | None:
         """The final result's metric, or for a trial without one its last reported ``default``."""
         for value in ([self.final] if self.final is not None else []) + self.intermediate[::-1]:
