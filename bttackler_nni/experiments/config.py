@@ -255,7 +255,7 @@ def _nni_rejection(config: dict[str, Any], error: Exception) -> str:
     NNI fails on a mistyped section or an unknown platform with an AttributeError deep inside, and
     on a bad number with a bare assert, whose source line names the attribute.
     """
-    from nni.experiment.config.utils import training_service_config_factory
+    from nni.experiment.config.utils import camel_case, training_service_config_factory
 
     for section in _ALGORITHM_SECTIONS:
         value = config.get(section)
@@ -275,8 +275,7 @@ def _nni_rejection(config: dict[str, Any], error: Exception) -> str:
     where = traceback.extract_tb(error.__traceback__)[-1].line or ""
     attribute = re.search(r"self\.([a-z_]+)", where) if isinstance(error, AssertionError) else None
     if attribute is not None:
-        first, *rest = attribute.group(1).split("_")
-        key = first + "".join(word.capitalize() for word in rest)
+        key = camel_case(attribute.group(1))  # NNI's own mapping of its fields to config keys
         if key in config:
             condition = where.removeprefix("assert ").replace("self.", "")
             return f"{key} = {config[key]!r}: NNI requires `{condition}`"
