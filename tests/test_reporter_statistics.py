@@ -14,6 +14,7 @@ import torch
 from digits_torch import digits, mlp, train
 from torch import nn
 
+import bttackler_nni.trial.distributed as distributed
 import bttackler_nni.trial.gradients as gradient_monitor
 import bttackler_nni.trial.reporter as reporter_module
 from bttackler_nni import Reporter
@@ -424,6 +425,6 @@ def test_a_reporter_not_reporting_to_nni_builds_the_same_records_and_sends_nothi
 
 
 def test_in_nni_trial_reads_the_experiment_nni_started_the_process_for(monkeypatch):
-    assert not reporter_module.in_nni_trial()
-    monkeypatch.setattr(reporter_module.nni, "get_experiment_id", lambda: "abcd1234")
-    assert reporter_module.in_nni_trial()
+    assert not distributed.in_nni_trial()
+    monkeypatch.setattr(distributed.nni, "get_experiment_id", lambda: "abcd1234")
+    assert distributed.in_nni_trial()

@@ -17,7 +17,8 @@ from typing import Any
 from ..diagnosis.config import AssessorConfig
 from ..diagnosis.engine import Diagnoser
 from ..diagnosis.verdict import Verdict
-from ..trial.reporter import Reporter, in_nni_trial
+from ..trial.distributed import in_nni_trial
+from ..trial.reporter import Reporter
 
 _logger = logging.getLogger("bttackler_nni")
 

@@ -36,6 +36,11 @@ HANDOFF_FILE = "bttackler-parameters.json"
 _POLL_SECONDS = 0.1
 
 
+def in_nni_trial() -> bool:
+    """Whether this process is a trial that NNI started (else NNI runs in its standalone mode)."""
+    return nni.get_experiment_id() != "STANDALONE"
+
+
 def is_main_process() -> bool:
     """Whether this process speaks for its trial: global rank 0, or the only process.
 
@@ -67,7 +72,7 @@ def get_next_parameter(timeout: float = 600.0) -> Any:
         TimeoutError: a process other than the main one waited ``timeout`` seconds in vain.
     """
     folder = os.environ.get("NNI_OUTPUT_DIR")
-    if nni.get_experiment_id() == "STANDALONE" or not folder:
+    if not in_nni_trial() or not folder:
         return nni.get_next_parameter()
     handoff = Path(folder) / HANDOFF_FILE
     if is_main_process():

@@ -32,7 +32,7 @@ from .. import record as keys
 from ..gradient_summary import summarize_gradients
 from .activations import ActivationMonitor
 from .buffers import EpochBuffers
-from .distributed import is_main_process
+from .distributed import in_nni_trial, is_main_process
 from .gradients import GradientMonitor
 from .layers import parameter_device
 from .orphan import ParentWatch
@@ -71,7 +71,7 @@ class Reporter:
             :data:`~bttackler_nni.record.MAX_LAYERS`, the longest per-layer list the assessor reads).
         report_to_nni: send records and the final result to NNI. ``False`` only builds and
             returns them, for searches run by something else (Optuna, Ray Tune, the framework
-            adapters outside an NNI trial, see :func:`in_nni_trial`). In a distributed run
+            adapters outside an NNI trial, see :func:`~.distributed.in_nni_trial`). In a distributed run
             (DDP) only the main process, global rank 0, sends; every process builds its records
             (:mod:`.distributed`).
         first_epoch: the 0-based epoch the run starts at: a run resumed from a checkpoint taken
@@ -330,11 +330,6 @@ class Reporter:
         self._stats_enabled = False
         if self._activations is not None:
             self._activations.remove()
-
-
-def in_nni_trial() -> bool:
-    """Whether this process is a trial that NNI started (else NNI runs in its standalone mode)."""
-    return nni.get_experiment_id() != "STANDALONE"
 
 
 def _process_age() -> float | None:
