@@ -29,7 +29,7 @@ mkdir -p benchmarks/banks/pools
 for pool in "$@"; do
   [ -n "${POOLS[$pool]:-}" ] || { echo "no pool $pool (known: ${!POOLS[*]})"; exit 2; }
   bank=benchmarks/banks/pools/$pool.jsonl
-  bttackler bank merge $(for name in ${POOLS[$pool]}; do echo "benchmarks/banks/$name.jsonl"; done) --out "$bank"
+  bttackler bank merge $(for name in ${POOLS[$pool]}; do echo "benchmarks/banks/$name.jsonl"; done) --out "$bank" --overwrite  # a pool is rebuilt from its banks
   size=$(($(wc -l <"$bank") - 1))
   # i.i.d.: 30 trials' time out of the pool; halves: 30 out of a half
   simulate_bank "$bank" "benchmarks/results/simulate/pools/$pool/short-" \

@@ -107,6 +107,20 @@ def test_the_cli_refuses_one_bank_the_same_bank_twice_and_overwriting_an_input(t
     assert not (tmp_path / "p.jsonl").exists()
 
 
+def test_the_cli_replaces_a_file_at_out_only_with_overwrite(tmp_path, capsys):
+    a = str(write(tmp_path, "a", bank(trial("t", [0.1])), recorded(seed=7)))
+    b = str(write(tmp_path, "b", bank(trial("t", [0.2])), recorded(seed=8)))
+    out = tmp_path / "p.jsonl"
+    out.write_text("a bank recorded for hours\n")
+    assert main(["bank", "merge", a, b, "--out", str(out)]) == 1
+    assert capsys.readouterr().err.strip() == (
+        f"bttackler: --out {out} already exists; give a new file, or pass --overwrite to replace it"
+    )
+    assert out.read_text() == "a bank recorded for hours\n"
+    assert main(["bank", "merge", a, b, "--out", str(out), "--overwrite"]) == 0
+    assert len(read_bank(out).trials) == 2
+
+
 def test_recording_settings_keep_what_changes_a_trace_and_drop_what_only_picks_or_paces_trials():
     assert recording_settings(recorded(seed=1, c=4, data="/a/b.npz")) == {
         "BTTACKLER_DATA_FRACTION": "0.05",

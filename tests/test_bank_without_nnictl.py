@@ -20,6 +20,7 @@ from nni_harness import REPO, bttackler, ending_before_two_hang, interruptible_b
 from bttackler_nni.evaluation.bank_recording import record_bank
 from bttackler_nni.evaluation.banks import read_bank
 from bttackler_nni.evaluation.direct_recording import random_parameters
+from bttackler_nni.evaluation.output_paths import OutputPathError
 from bttackler_nni.evaluation.recording_channel import (
     PARAMETERS_ENV,
     REPORTS_ENV,
@@ -162,6 +163,17 @@ def test_a_failing_and_a_diverging_trial_are_kept_with_what_they_reported(tmp_pa
             assert bank_trial.value != bank_trial.value  # the NaN final result, kept as NaN
 
 
+def test_a_bank_already_at_out_is_replaced_only_with_overwrite(tmp_path):
+    config = scripted_config(tmp_path, ["diverges"])
+    out = tmp_path / "b.jsonl"
+    out.write_text("hours of recording\n")
+    with pytest.raises(OutputPathError, match=r"already exists; give a new file, or pass --overwrite"):
+        record_bank(config, [], 2, out, command="test", without_nnictl=True)
+    assert out.read_text() == "hours of recording\n" and not (tmp_path / "b-trials").exists()
+    record_bank(config, [], 2, out, command="test", without_nnictl=True, overwrite=True)
+    assert [t.parameters["kind"] for t in read_bank(out).trials] == ["diverges", "diverges"]
+
+
 def test_a_recording_past_its_timeout_stops_with_its_trials_killed(tmp_path):
     config = scripted_config(tmp_path, ["hangs"])
     result = bttackler(
@@ -186,12 +198,15 @@ def test_a_recording_cut_short_keeps_the_trials_that_ended_as_a_partial_bank(tmp
     kinds = [p["kind"] for p in random_parameters(load_config(config), 6)]
     expected = ending_before_two_hang(kinds)
     assert expected and len(expected) < len(kinds)  # the seed gives both kinds of trial
+    earlier = tmp_path / "b.partial.jsonl"  # an earlier cut's trials: never replaced
+    earlier.write_text("an earlier cut's bank\n")
     result = bttackler(
         "bank", "record", str(config), "--trials", "6", "--out", str(tmp_path / "b.jsonl"),
         "--without-nnictl", "--timeout", "10", env=dict(os.environ), timeout=60,
     )  # fmt: skip
     assert result.returncode == 1 and not (tmp_path / "b.jsonl").exists()
-    partial = tmp_path / "b.partial.jsonl"
+    assert earlier.read_text() == "an earlier cut's bank\n"
+    partial = tmp_path / "b.partial-2.jsonl"
     message = result.stderr.strip().splitlines()[-1]
     assert f"the {len(expected)} trials that ended are in {partial}" in message
     assert "b.jsonl was not written" in message

@@ -13,7 +13,7 @@ from pathlib import Path
 from ..diagnosis.direction import Direction
 from ..evaluation.arms import ArmError
 from ..evaluation.banks import BankError
-from ..evaluation.output_paths import OutputPathError, ready_file, ready_folder
+from ..evaluation.output_paths import OutputPathError, ready_folder, ready_new_file
 from ..evaluation.simulation import SimulationError
 from ..evaluation.summary import FAILED_LOGS_SHOWN, explain_trial, summarize
 from ..experiments import registration, repair, store
@@ -208,6 +208,7 @@ def _bank_record(args: argparse.Namespace) -> int:
         on_progress=lambda line: print(line, flush=True),
         without_nnictl=args.without_nnictl,
         parallel=args.parallel,
+        overwrite=args.overwrite,
     )
     print(describe_bank(bank))
     print(f"  {cost.describe()}" if cost is not None else "  start-up: no trial was timed")
@@ -232,7 +233,7 @@ def _bank_merge(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if any(Path(path).resolve() == out.resolve() for path in args.bank):
         raise BankError(f"{out}: --out is one of the banks to merge; write the pool to a new file")
-    ready_file(out)
+    ready_new_file(out, args.overwrite)
     command = f"{POOL_COMMAND} {shlex.join([*args.bank, '--out', args.out])}"
     pool = merge_banks([read_bank(path) for path in args.bank], command)
     write_bank(pool, out)
@@ -377,6 +378,7 @@ def _parser() -> argparse.ArgumentParser:
     record.add_argument("config", help="experiment YAML, e.g. configs/digits/random_baseline.yml")
     record.add_argument("--trials", type=int, required=True, help="how many trials to record")
     record.add_argument("--out", required=True, help="the bank file to write, e.g. digits.jsonl")
+    _add_overwrite(record, "the bank")
     _add_overrides(record)
     record.add_argument("--task", help="the task's name in the bank (default: the config's folder name)")
     record.add_argument(
@@ -408,6 +410,7 @@ def _parser() -> argparse.ArgumentParser:
     merge.add_argument(
         "--out", required=True, help="the pool's bank file to write, e.g. ex96trans_pool.jsonl"
     )
+    _add_overwrite(merge, "the pool")
     merge.set_defaults(handler=_bank_merge)
 
     simulation = commands.add_parser(
@@ -469,4 +472,13 @@ def _add_overrides(parser: argparse.ArgumentParser) -> None:
         default=[],
         metavar="KEY=VALUE",
         help="override a config key (dotted path, YAML value), e.g. --set maxTrialNumber=8",
+    )
+
+
+def _add_overwrite(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help=f"replace a file already at --out with {what} (refused by default: a bank may hold hours of "
+        "recording)",
     )

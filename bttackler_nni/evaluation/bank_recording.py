@@ -19,7 +19,9 @@ With ``--without-nnictl`` the trials run without NNI's manager (:mod:`.direct_re
 machines where only Python packages can go) and are read back the same way.
 
 A recording cut short (``--timeout``, Ctrl-C, NNI failing) keeps the trials that ended, each with
-all it reported, as a bank of its own beside the one asked for (``BANK.partial.jsonl``), and fails.
+all it reported, as a bank of its own beside the one asked for (``BANK.partial.jsonl``, or
+``BANK.partial-2.jsonl`` and so on where an earlier cut left one), and fails. A bank already at
+``--out`` is replaced only when asked (``--overwrite``): it may hold hours of recording.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from ..experiments import store
 from ..experiments.config import ExperimentConfigError, check_config, load_config
 from ..experiments.launch import LaunchError, LaunchInterrupted, launched, nnictl_environment, wait
 from .banks import Bank, BankEpoch, BankTrial, metric_value, write_bank
-from .output_paths import ready_file
+from .output_paths import ready_new_file
 
 _ENDED_ON_THEIR_OWN = frozenset({"SUCCEEDED", "FAILED"})
 """How a trial of a recording (no assessor) ends, unless a stop cancels it and cuts its trace."""
@@ -216,15 +218,17 @@ def record_bank(
     on_progress: Callable[[str], None] | None = None,
     without_nnictl: bool = False,
     parallel: int | None = None,
+    overwrite: bool = False,
 ) -> tuple[Bank, StartupCost | None]:
     """Run ``config_path`` (``overrides`` applied) for ``trials`` trials unstopped; write the bank.
 
     Through nnictl by default; ``without_nnictl`` runs the trials in this process's care instead
     (:mod:`.direct_recording`), ``parallel`` at a time (default: the config's ``trialConcurrency``).
+    A file already at ``out`` is refused unless ``overwrite``.
     """
     config = recording_config(load_config(config_path, overrides), trials)
     check_config(config)
-    ready_file(out)  # before the hours of training, not after them
+    ready_new_file(out, overwrite)  # before the hours of training, not after them
     loads = [os.getloadavg()[0]]
 
     def progress(line: str) -> None:
@@ -288,8 +292,14 @@ def record_bank(
 
 
 def partial_bank_path(out: Path) -> Path:
-    """Where a recording cut short keeps the trials that ended: ``BANK.partial.jsonl`` beside ``BANK``."""
-    return out.with_name(f"{out.stem}.partial{out.suffix or '.jsonl'}")
+    """Where a recording cut short keeps the trials that ended: ``BANK.partial.jsonl`` beside ``BANK``,
+    or ``BANK.partial-2.jsonl`` (and so on) where earlier cuts left theirs, which are never replaced."""
+    suffix = out.suffix or ".jsonl"
+    path, number = out.with_name(f"{out.stem}.partial{suffix}"), 1
+    while path.exists():
+        number += 1
+        path = out.with_name(f"{out.stem}.partial-{number}{suffix}")
+    return path
 
 
 def _keep_partial(bank: Bank, out: Path, reason: str, *, interrupted: bool) -> NoReturn:

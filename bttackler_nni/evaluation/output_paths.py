@@ -27,6 +27,16 @@ def ready_file(out: Path) -> Path:
     return out
 
 
+def ready_new_file(out: Path, overwrite: bool) -> Path:
+    """:func:`ready_file`, and refuse a file already at ``out`` unless ``overwrite``: a bank there may
+    hold hours of recording."""
+    if out.is_file() and not overwrite:
+        raise OutputPathError(
+            f"--out {out} already exists; give a new file, or pass --overwrite to replace it"
+        )
+    return ready_file(out)
+
+
 def _check_writable(folder: Path, out: Path) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)

@@ -33,7 +33,6 @@ ENV_VAR = "BTTACKLER_EXCHANGE_RATE"
 """Environment variable the trial script reads the CSV path from when ``--data`` is not given."""
 
 SEQ_LEN = 96
-LABEL_LEN = 48
 PRED_LEN = 96
 TRAIN_SHARE = 0.7
 TEST_SHARE = 0.2
