@@ -23,7 +23,7 @@ def test_relative_paths_are_resolved_against_the_config_folder():
     check_config(config)
 
 
-def test_overrides_are_merged_as_yaml_values(tmp_path, monkeypatch):
+def test_overrides_are_set_as_yaml_values(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     config = load_config(
         DIGITS_CONFIG,
@@ -44,6 +44,23 @@ def test_overrides_are_merged_as_yaml_values(tmp_path, monkeypatch):
     assert config["searchSpaceFile"] == str(tmp_path / "space.json")
 
 
+def test_a_mapping_override_replaces_the_files_mapping_at_its_key(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    config = load_config(
+        DIGITS_CONFIG,
+        [
+            "tuner={name: Random, classArgs: {seed: 3}}",  # merged, it would keep className beside name
+            "assessor.classArgs.indicators={EAG: {grad_max: 100}}",
+            "maxTrialNumber.x=1",  # a key under a scalar: the scalar gives way
+        ],
+    )
+    assert config["tuner"] == {"name": "Random", "classArgs": {"seed": 3}}
+    assert config["assessor"]["classArgs"] == {"indicators": {"EAG": {"grad_max": 100}}}
+    assert config["assessor"]["className"] == "bttackler_nni.BTTacklerAssessor"  # beside it: kept
+    assert config["maxTrialNumber"] == {"x": 1}
+    check_config(load_config(DIGITS_CONFIG, ["tuner={name: Random, classArgs: {seed: 3}}"]))
+
+
 @pytest.mark.parametrize(
     "override, message",
     [
@@ -52,6 +69,26 @@ def test_overrides_are_merged_as_yaml_values(tmp_path, monkeypatch):
         ("trialConcurrency=0", "trialConcurrency = 0: NNI requires `trial_concurrency > 0`"),
         ("maxTrialNumber=-5", "maxTrialNumber = -5: NNI requires `max_trial_number is None or"),
         ("tuner=3", "tuner: must be a mapping, e.g. `tuner: {name: ...}`"),
+        (
+            "tuner.name=TPE",
+            "tuner: has both name ('TPE') and className ('bttackler_nni.BTTacklerTuner'); give one",
+        ),
+        ("tuner={classArgs: {}}", "tuner: names no algorithm. Fix: `name:` for a built-in or registered"),
+        ("tuner={name: TPE, codeDirectory: .}", "tuner.codeDirectory: goes with className; NNI finds"),
+        (
+            "tuner={name: Hyperband}",
+            "tuner.name: Hyperband cannot be built here: AttributeError: 'NoneType' object has no attribute "
+            "'startswith'. NNI 3.0's Hyperband dies at its first metric",
+        ),
+        (
+            "tuner.classArgs={tuner: dngo}",
+            "tuner: BTTacklerTuner classArgs.tuner = 'dngo': cannot be built here (ModuleNotFoundError: No "
+            "module named 'pybnn'). NNI 3.0's DNGO needs pybnn. Fix: pip install --no-deps pybnn emcee",
+        ),
+        (
+            "tuner={name: MetisTuner, classArgs: {optimize_mode: maximize}}",
+            "Metis Tuner only support numerical choice. NNI 3.0's Metis needs numpy<2 and SciPy<1.11",
+        ),
         ("trainingService.platform=nope", "trainingService.platform: 'nope' is not a training service"),
         ("trainingService=null", "the config has no trainingService. Fix: add `trainingService: "),
         (

@@ -471,7 +471,8 @@ def _add_overrides(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="override a config key (dotted path, YAML value), e.g. --set maxTrialNumber=8",
+        help="set a config key (dotted path) to a YAML value, replacing what the file has there, e.g. "
+        "--set maxTrialNumber=8",
     )
 
 

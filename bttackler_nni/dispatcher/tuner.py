@@ -26,6 +26,7 @@ from nni.tuner import Tuner
 
 from ..diagnosis.config import ConfigError
 from ..tuners import TUNERS, tuner_class
+from ..tuners.nni_builtins import known_fix
 from .guard import contained
 from .handoff import ENDED_TRIALS, EndedTrial
 from .journal import TUNER_FEEDBACK_FILE, current_journal_dir, feedback_line, open_journal, read_feedback
@@ -414,10 +415,17 @@ def _maximizes(tuner: Tuner, args: Mapping[str, Any]) -> bool:
 
 
 def _rejected(name: str, args: dict[str, Any], error: Exception) -> ConfigError:
-    message = " ".join(str(error).split())[:200]
+    """Why the tuner ``name`` could not be built: the tuner itself, where it is known not to work here
+    (:func:`~bttackler_nni.tuners.nni_builtins.known_fix`), else its arguments."""
+    message = f"{type(error).__name__}: {' '.join(str(error).split())[:200]}"
+    known = known_fix(name, error)
+    if known is not None:
+        return ConfigError(
+            f"BTTacklerTuner classArgs.tuner = {name!r}: cannot be built here ({message}). {known}"
+        )
     return ConfigError(
-        f"BTTacklerTuner classArgs.tuner_args = {args!r}: {name} rejects them ({type(error).__name__}: "
-        f"{message}). Fix: give the classArgs {name} documents, e.g. optimize_mode: maximize or minimize"
+        f"BTTacklerTuner classArgs.tuner_args = {args!r}: {name} rejects them ({message}). "
+        f"Fix: give the classArgs {name} documents, e.g. optimize_mode: maximize or minimize"
     )
 
 

@@ -25,6 +25,7 @@ import yaml
 from ..diagnosis.config import AssessorConfig, ConfigError
 from ..dispatcher.tuner import BTTacklerTuner
 from ..tuners import SearchSpaceError
+from ..tuners.nni_builtins import known_fix
 from . import registration, remote, store
 from .trial_command import stop_reaches_only_the_shell
 
@@ -40,7 +41,9 @@ def load_config(path: str | os.PathLike[str], overrides: Sequence[str] = ()) -> 
     """Read an experiment YAML, make its paths absolute, and apply ``key.path=value`` overrides.
 
     Relative paths in the file are relative to the file's folder (as for ``nnictl``); relative paths
-    in overrides are relative to the current directory. Override values are parsed as YAML.
+    in overrides are relative to the current directory. Override values are parsed as YAML, and each
+    replaces what the file had at its key (``tuner={name: Random}`` is the whole tuner section, not
+    merged into the file's); the keys beside it stay.
     """
     path = Path(path)
     if not path.is_file():
@@ -70,10 +73,13 @@ def load_config(path: str | os.PathLike[str], overrides: Sequence[str] = ()) -> 
                 f"override {override!r}: the value is not valid YAML ({_one_line(error)}); quote it, "
                 f"e.g. {key}='\"{text}\"'"
             ) from None
+        keys = key.split(".")
         changed: dict[str, Any] = {}
-        _set_dotted(changed, key.split("."), value)
+        _set_dotted(changed, keys, value)
         _resolve_paths(changed, Path.cwd())
-        _merge(config, changed)
+        for name in keys[:-1]:
+            changed = changed[name]
+        _set_dotted(config, keys, changed[keys[-1]])
     return config
 
 
@@ -174,6 +180,11 @@ def _check_algorithm(section: str, algorithm: dict[str, Any], space: Any) -> Non
         except ConfigError as error:
             raise ExperimentConfigError(f"{section}: {error}") from None
         except Exception as error:  # noqa: BLE001 - whatever the class raises kills the dispatcher
+            known = known_fix(name, error)
+            if known is not None:  # the algorithm itself, not its classArgs
+                raise ExperimentConfigError(
+                    f"{section}.name: {label} cannot be built here: {_describe(error)}. {known}"
+                ) from None
             raise ExperimentConfigError(
                 f"{section}.classArgs: {label} cannot be built with {class_args!r}: {_describe(error)}. "
                 f"Fix: check {label}'s classArgs in its documentation"
@@ -225,10 +236,13 @@ def _exercise_tuner(tuner: Any, label: str, key: str, space: Any) -> None:
     except SearchSpaceError as error:  # a type the tuner cannot handle: the message names parameter and fix
         raise ExperimentConfigError(f"searchSpace: {error}") from None
     except Exception as error:  # noqa: BLE001
+        fix = known_fix(label, error) or (
+            f"Fix: check {label}'s classArgs (types and values) and the parameter types it supports in its "
+            "documentation"
+        )
         raise ExperimentConfigError(
             f"{key} or searchSpaceFile: {label} fails on the search space or when asked for parameters: "
-            f"{_describe(error)}. Fix: check {label}'s classArgs (types and values) and the parameter "
-            "types it supports in its documentation"
+            f"{_describe(error)}. {fix}"
         ) from None
 
 
@@ -259,9 +273,10 @@ def _nni_rejection(config: dict[str, Any], error: Exception) -> str:
 
     for section in _ALGORITHM_SECTIONS:
         value = config.get(section)
-        if value is not None and not isinstance(value, dict):
-            example = f"`{section}: {{name: ...}}` or `{{className: ...}}`"
-            return f"{section}: must be a mapping, e.g. {example}, got {value!r}"
+        if value is not None:
+            problem = _algorithm_section_problem(section, value)
+            if problem is not None:
+                return problem
     service = config.get("trainingService")
     for each in service if isinstance(service, list) else [service]:
         platform = each.get("platform") if isinstance(each, dict) else None
@@ -280,6 +295,28 @@ def _nni_rejection(config: dict[str, Any], error: Exception) -> str:
             condition = where.removeprefix("assert ").replace("self.", "")
             return f"{key} = {config[key]!r}: NNI requires `{condition}`"
     return f"NNI rejects the experiment config: {type(error).__name__} {_one_line(error)} ({where})"
+
+
+def _algorithm_section_problem(section: str, value: Any) -> str | None:
+    """What NNI's bare asserts refuse in a tuner, assessor or advisor section, named with the fix."""
+    fix = (
+        "Fix: `name:` for a built-in or registered algorithm (e.g. name: TPE), or `className:` with "
+        "`codeDirectory:` for a class of your own"
+    )
+    if not isinstance(value, dict):
+        example = f"`{section}: {{name: ...}}` or `{{className: ...}}`"
+        return f"{section}: must be a mapping, e.g. {example}, got {value!r}"
+    name, class_name = value.get("name"), value.get("className")
+    if name is not None and class_name is not None:
+        return f"{section}: has both name ({name!r}) and className ({class_name!r}); give one. {fix}"
+    if not name and not class_name:
+        return f"{section}: names no algorithm. {fix}"
+    if name is not None and value.get("codeDirectory") is not None:
+        return (
+            f"{section}.codeDirectory: goes with className; NNI finds the algorithm {name!r} by its name. "
+            "Fix: remove codeDirectory, or give className instead of name"
+        )
+    return None
 
 
 def _resolve_paths(config: dict[str, Any], base: Path) -> None:
@@ -306,22 +343,18 @@ def _absolute(key: str, path: str, base: Path) -> str:
 
 
 def _set_dotted(target: dict[str, Any], keys: list[str], value: Any) -> None:
+    """``target[k1][k2]...[kn] = value``, creating (or replacing with) a mapping at each key on the way
+    that holds none."""
     for key in keys[:-1]:
-        target = target.setdefault(key, {})
+        if not isinstance(target.get(key), dict):
+            target[key] = {}
+        target = target[key]
     target[keys[-1]] = value
-
-
-def _merge(target: dict[str, Any], changes: dict[str, Any]) -> None:
-    for key, value in changes.items():
-        if isinstance(value, dict) and isinstance(target.get(key), dict):
-            _merge(target[key], value)
-        else:
-            target[key] = value
 
 
 def _describe(error: BaseException) -> str:
     """``Type: message`` on one line; where the exception has no message, where it was raised."""
-    text = _one_line(error)
+    text = _one_line(error).rstrip(".")
     if not text:
         frame = traceback.extract_tb(error.__traceback__)[-1]
         text = f"at {Path(frame.filename).name}:{frame.lineno} `{frame.line}`"

@@ -1,0 +1,33 @@
+"""The fixes named for NNI 3.0's own tuners that cannot work here, or lack a module."""
+
+from __future__ import annotations
+
+import pytest
+
+from bttackler_nni.tuners.nni_builtins import known_fix
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("Anneal", "need hyperopt and numpy<2"),
+        ("tpe_legacy", "need hyperopt and numpy<2"),  # the same class as Anneal, any case
+        ("BOHB", "dies at its first metric"),
+        ("MetisTuner", "needs numpy<2 and SciPy<1.11"),  # an alias
+    ],
+)
+def test_a_tuner_known_not_to_work_here_is_named_whatever_its_error(name, expected):
+    assert expected in (known_fix(name, ValueError("anything")) or "")
+
+
+def test_a_missing_module_of_another_tuner_names_the_install():
+    error = ModuleNotFoundError("No module named 'gym.spaces'", name="gym.spaces")
+    assert known_fix("PPO", error) == (
+        "PPO needs the module gym, which is not installed. Fix: pip install gym"
+    )
+
+
+def test_other_errors_of_other_tuners_name_nothing():
+    assert known_fix("TPE", ValueError("'maxx' is not a valid OptimizeMode")) is None
+    assert known_fix(None, TypeError("unexpected keyword")) is None
+    assert known_fix("NoSuchTuner", KeyError("x")) is None
