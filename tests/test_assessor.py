@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
+import sys
 
 import pytest
 from nni.assessor import AssessResult
@@ -140,3 +142,59 @@ def test_a_stopped_trial_that_succeeded_anyway_is_not_handed_over_as_stopped(che
     run(assessor, "flat", FLAT[:3])
     assessor.trial_end("flat", True)  # it finished before NNI's kill arrived
     assert ENDED_TRIALS.take() == EndedTrial("flat", None)
+
+
+def _dispatcher_argv(tuner: dict) -> list[str]:
+    """The command line NNI 3.0 starts its dispatcher with: the experiment config as base64 JSON."""
+    config = {"tuner": tuner, "assessor": {"className": "bttackler_nni.BTTacklerAssessor"}}
+    return ["nni/__main__.py", "--exp_params", base64.b64encode(json.dumps(config).encode()).decode()]
+
+
+MINIMIZING_TUNER = {
+    "className": "bttackler_nni.BTTacklerTuner",
+    "classArgs": {"tuner": "Random", "tuner_args": {"optimize_mode": "minimize"}},
+}
+
+
+def test_in_the_dispatcher_an_assessor_without_a_direction_ranks_as_the_tuner_optimizes(
+    checkpoint_dir, monkeypatch
+):
+    monkeypatch.setattr(sys, "argv", _dispatcher_argv(MINIMIZING_TUNER))
+    assert BTTacklerAssessor().config.direction.value == "minimize"
+    start = next(read_jsonl(checkpoint_dir / JOURNAL_DIR / VERDICTS_FILE))  # what `why` reads back
+    assert start["config"]["direction"] == "minimize"
+    assert BTTacklerAssessor(direction="minimize", patience=2).config.patience == 2
+    monkeypatch.setattr(sys, "argv", _dispatcher_argv({"name": "Random"}))  # a tuner with no direction
+    assert BTTacklerAssessor().config.direction.value == "maximize"
+
+
+@pytest.mark.parametrize(
+    ("tuner", "class_args", "message"),
+    [
+        (
+            MINIMIZING_TUNER,
+            {"direction": "maximize"},
+            "assessor.classArgs.direction = maximize, but the tuner's optimize_mode is minimize: BTTackler "
+            "would rank trials backwards. Fix: set assessor.classArgs.direction: minimize",
+        ),
+        (
+            {"name": "TPE"},  # TPE minimizes unless told: an accuracy search forgot optimize_mode
+            {},
+            "assessor.classArgs.direction = maximize (the default), but the tuner's optimize_mode is "
+            "minimize (its default: its classArgs give none): BTTackler would rank trials backwards. Fix: "
+            "set assessor.classArgs.direction: minimize, or give the tuner optimize_mode: maximize",
+        ),
+    ],
+)
+def test_in_the_dispatcher_an_assessor_ranking_against_the_tuner_fails_at_construction(
+    checkpoint_dir, monkeypatch, tuner, class_args, message
+):
+    monkeypatch.setattr(sys, "argv", _dispatcher_argv(tuner))
+    with pytest.raises(ConfigError) as raised:
+        BTTacklerAssessor(**class_args)
+    assert str(raised.value) == message
+
+
+def test_outside_the_dispatcher_the_classargs_alone_decide(checkpoint_dir, monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["train.py", "--exp_params", "not base64 json"])
+    assert BTTacklerAssessor().config.direction.value == "maximize"

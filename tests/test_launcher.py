@@ -116,11 +116,19 @@ def test_tpe_without_an_optimize_mode_minimizes_so_an_accuracy_assessor_is_refus
     config = load_config(DIGITS_CONFIG)
     config["tuner"] = tuner
     message = (
-        "assessor.classArgs.direction = maximize, but the tuner's optimize_mode is minimize (its "
-        "default: its classArgs give none): BTTackler would rank trials backwards. Fix: set "
+        "assessor.classArgs.direction = maximize (the default), but the tuner's optimize_mode is minimize "
+        "(its default: its classArgs give none): BTTackler would rank trials backwards. Fix: set "
         "assessor.classArgs.direction: minimize, or give the tuner optimize_mode: maximize"
     )
     with pytest.raises(ExperimentConfigError, match=re.escape(message)):
+        check_config(config)
+
+
+def test_an_assessor_without_a_direction_follows_the_tuners_stated_optimize_mode():
+    config = load_config(DIGITS_CONFIG, ["tuner.classArgs.tuner_args.optimize_mode=minimize"])
+    check_config(config)  # the assessor will rank to minimize, as the tuner optimizes
+    config["assessor"]["classArgs"] = {"direction": "maximize"}
+    with pytest.raises(ExperimentConfigError, match=r"direction = maximize, but the tuner's optimize_mode"):
         check_config(config)
 
 

@@ -60,12 +60,16 @@ def test_good_trial_succeeds_and_bad_trial_is_stopped_in_its_first_half(
         "trialConcurrency=2",
         "--set",
         "maxTrialNumber=2",
+        "--set",
+        "assessor.classArgs={}",  # no direction: the assessor ranks as the tuner optimizes
         env=env,
         timeout=900,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     (directory,) = set((Path(env["HOME"]) / "nni-experiments").glob("[!._]*")) - before
-    trials = {trial.parameters[rate_key]: trial for trial in load(directory).trials}
+    experiment = load(directory)
+    assert experiment.assessor_settings["direction"] == ("minimize" if task == "ex96trans" else "maximize")
+    trials = {trial.parameters[rate_key]: trial for trial in experiment.trials}
 
     good, bad = trials[good_rate], trials[huge_rate]
     assert good.status == "SUCCEEDED" and len(good.intermediate) == EPOCHS and good.final is not None

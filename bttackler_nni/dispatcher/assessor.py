@@ -18,6 +18,7 @@ from nni.assessor import Assessor, AssessResult
 from ..diagnosis.config import AssessorConfig
 from ..diagnosis.engine import Diagnoser
 from ..diagnosis.verdict import Verdict
+from .experiment_config import dispatcher_config, ranking_direction
 from .guard import contained
 from .handoff import ENDED_TRIALS, EndedTrial
 from .journal import VERDICTS_FILE, current_journal_dir, open_journal, read_verdicts, start_line, verdict_line
@@ -31,6 +32,7 @@ class BTTacklerAssessor(Assessor):
     Every class argument is optional; see :class:`~bttackler_nni.diagnosis.config.AssessorConfig` and the
     README's indicator table for keys and defaults. Invalid arguments raise
     :class:`~bttackler_nni.diagnosis.config.ConfigError` here, at dispatcher start, with every problem listed.
+    Without ``direction``, it ranks trials as the experiment's tuner optimizes (its ``optimize_mode``).
 
     Example experiment config::
 
@@ -42,7 +44,7 @@ class BTTacklerAssessor(Assessor):
 
     def __init__(self, **class_args: Any) -> None:
         super().__init__()
-        self.config = AssessorConfig.from_class_args(class_args)
+        self.config = _ranking_as_the_tuner(AssessorConfig.from_class_args(class_args), class_args)
         self._diagnoser = Diagnoser(self.config)
         self._lock = threading.Lock()
         self._warned: set[str] = set()
@@ -138,3 +140,19 @@ class BTTacklerAssessor(Assessor):
                 verdict.trial,
                 "; ".join(verdict.problems[:5]),
             )
+
+
+def _ranking_as_the_tuner(config: AssessorConfig, class_args: dict[str, Any]) -> AssessorConfig:
+    """``config``, ranking trials the way the experiment's tuner optimizes when NNI's dispatcher runs
+    this; unchanged elsewhere. Raises :class:`~..diagnosis.config.ConfigError` where the two disagree (see
+    :func:`~.experiment_config.ranking_direction`): the dispatcher then stops at start, with the fix in
+    ``dispatcher.log``, instead of stopping the best trials as ranked below their peers."""
+    experiment = dispatcher_config()
+    if experiment is None:
+        return config
+    stated = config.direction if "direction" in class_args else None
+    direction = ranking_direction(stated, experiment)
+    if direction is None or direction is config.direction:
+        return config
+    _logger.info("BTTackler ranks trials to %s them, as the tuner's optimize_mode says", direction.value)
+    return AssessorConfig.from_class_args({**class_args, "direction": direction.value})

@@ -23,10 +23,11 @@ from typing import Any
 import yaml
 
 from ..diagnosis.config import AssessorConfig, ConfigError
+from ..dispatcher.experiment_config import ranking_direction
 from ..dispatcher.tuner import BTTacklerTuner
 from ..tuners import SearchSpaceError
 from ..tuners.nni_builtins import known_fix
-from . import registration, remote, store
+from . import registration, remote
 from .trial_command import stop_reaches_only_the_shell
 
 _PATH_KEYS = ("searchSpaceFile", "trialCodeDirectory", "experimentWorkingDirectory")
@@ -198,30 +199,23 @@ def _check_algorithm(section: str, algorithm: dict[str, Any], space: Any) -> Non
 
 
 def _direction_mismatch(config: Mapping[str, Any]) -> list[str]:
-    """One problem when our assessor ranks trials in the other direction than the tuner optimizes.
+    """One problem when our assessor would rank trials the other way from the tuner: the rule its
+    constructor applies in NNI's dispatcher (:func:`~..dispatcher.experiment_config.ranking_direction`).
 
-    Only when the tuner states its ``optimize_mode`` or has one by default (TPE minimizes), and the
-    assessor's classArgs are valid (an invalid one is reported by :func:`_check_algorithm`).
+    Only when the assessor's classArgs are valid (:func:`_check_algorithm` reports an invalid one).
     """
-    assessor, tuner_mode = config.get("assessor"), store.tuner_direction(dict(config))
-    if not isinstance(assessor, dict) or tuner_mode is None:
+    assessor = config.get("assessor")
+    if not isinstance(assessor, dict):
         return []
     if not registration.is_our_assessor(assessor.get("name"), assessor.get("className")):
         return []
+    class_args = assessor.get("classArgs") or {}
     try:
-        direction = AssessorConfig.from_class_args(assessor.get("classArgs") or {}).direction
-    except ConfigError:
-        return []
-    if direction is tuner_mode:
-        return []
-    stated = store.tuner_direction(dict(config), defaults=False) is not None
-    default = "" if stated else " (its default: its classArgs give none)"
-    or_tuner = "" if stated else f", or give the tuner optimize_mode: {direction.value}"
-    return [
-        f"assessor.classArgs.direction = {direction.value}, but the tuner's optimize_mode is "
-        f"{tuner_mode.value}{default}: BTTackler would rank trials backwards. Fix: set "
-        f"assessor.classArgs.direction: {tuner_mode.value}{or_tuner}"
-    ]
+        stated = AssessorConfig.from_class_args(class_args).direction if "direction" in class_args else None
+        ranking_direction(stated, config)
+    except ConfigError as error:
+        return [str(error)]
+    return []
 
 
 def _exercise_tuner(tuner: Any, label: str, key: str, space: Any) -> None:

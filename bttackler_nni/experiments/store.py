@@ -27,6 +27,7 @@ import nni
 
 from ..diagnosis.direction import Direction
 from ..diagnosis.verdict import Verdict
+from ..dispatcher.experiment_config import tuner_direction
 from ..dispatcher.journal import VERDICTS_FILE, journal_dir_of_experiment, read_verdicts
 
 TERMINAL_STATUSES = frozenset({"SUCCEEDED", "FAILED", "USER_CANCELED", "SYS_CANCELED", "EARLY_STOPPED"})
@@ -140,41 +141,6 @@ class Experiment:
             if trial.id == trial_id:
                 return trial
         raise KeyError(f"experiment {self.id} has no trial {trial_id!r}")
-
-
-MINIMIZING_TUNERS = frozenset({"tpe", "anneal"})
-"""NNI 3.0 tuners whose ``optimize_mode`` defaults to ``minimize`` (hyperopt's convention); NNI's
-other tuners that have one default to ``maximize``."""
-
-
-def tuner_direction(config: dict[str, Any], *, defaults: bool = True) -> Direction | None:
-    """The ``optimize_mode`` an experiment config gives its tuner (BTTacklerTuner's ``tuner_args``
-    too), or with ``defaults`` the one it has by default when none is given (TPE and Anneal
-    minimize); ``None`` when the config gives none NNI would accept."""
-    tuner = config.get("tuner")
-    class_args = (tuner.get("classArgs") if isinstance(tuner, dict) else None) or {}
-    if not isinstance(class_args, dict):
-        return None
-    nested = class_args.get("tuner_args")
-    nested_mode = nested.get("optimize_mode") if isinstance(nested, dict) else None
-    mode = class_args.get("optimize_mode") or nested_mode
-    try:
-        if mode:
-            return Direction.of(mode)
-    except ValueError:
-        return None
-    if not defaults:
-        return None
-    wrapped = class_args.get("tuner") if isinstance(tuner, dict) and _wraps(tuner) else None
-    name = wrapped if wrapped is not None else (tuner.get("name") if isinstance(tuner, dict) else None)
-    minimizing = isinstance(name, str) and name.lower() in MINIMIZING_TUNERS
-    return Direction.MINIMIZE if minimizing else None
-
-
-def _wraps(tuner: dict[str, Any]) -> bool:
-    """Whether a tuner section is BTTacklerTuner, whose ``classArgs.tuner`` names the tuner."""
-    name, class_name = str(tuner.get("name") or ""), str(tuner.get("className") or "")
-    return name.lower() == "bttacklertuner" or class_name.endswith("BTTacklerTuner")
 
 
 def experiment_directory(experiment_id: str, working_directory: str | None, home: Path | None = None) -> Path:

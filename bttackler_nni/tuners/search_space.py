@@ -12,9 +12,6 @@ its manager's REST API already serves the experiment, search space included, at 
 
 from __future__ import annotations
 
-import argparse
-import base64
-import binascii
 import json
 import logging
 import os
@@ -29,6 +26,7 @@ import yaml
 from nni.common.hpo_utils.validation import common_search_space_types, validate_search_space
 
 from ..diagnosis.config import ConfigError
+from ..dispatcher.experiment_config import dispatcher_config
 
 _logger = logging.getLogger("bttackler_nni")
 
@@ -94,13 +92,12 @@ def _space_from_manager(channel: str) -> Mapping[str, Any] | None:
 
 
 def _space_from_file(argv: Sequence[str]) -> Mapping[str, Any] | None:
-    parser = argparse.ArgumentParser(add_help=False)
-    parser.add_argument("--exp_params")
-    known, _ = parser.parse_known_args(list(argv)[1:])
+    config = dispatcher_config(argv)
+    if config is None:
+        return None
     try:
-        config = json.loads(base64.b64decode(known.exp_params or ""))
         return yaml.safe_load(Path(config["searchSpaceFile"]).read_text(encoding="utf-8"))
-    except (binascii.Error, OSError, ValueError, KeyError, TypeError, yaml.YAMLError):
+    except (OSError, KeyError, TypeError, yaml.YAMLError):
         return None
 
 
