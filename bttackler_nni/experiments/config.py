@@ -75,12 +75,12 @@ def load_config(path: str | os.PathLike[str], overrides: Sequence[str] = ()) -> 
                 f"e.g. {key}='\"{text}\"'"
             ) from None
         keys = key.split(".")
-        changed: dict[str, Any] = {}
-        _set_dotted(changed, keys, value)
-        _resolve_paths(changed, Path.cwd())
+        alone: dict[str, Any] = {}  # the override as a config of its own: its paths resolve from here
+        _set_dotted(alone, keys, value)
+        _resolve_paths(alone, Path.cwd())
         for name in keys[:-1]:
-            changed = changed[name]
-        _set_dotted(config, keys, changed[keys[-1]])
+            alone = alone[name]
+        _set_dotted(config, keys, alone[keys[-1]])
     return config
 
 
