@@ -198,3 +198,40 @@ def test_in_the_dispatcher_an_assessor_ranking_against_the_tuner_fails_at_constr
 def test_outside_the_dispatcher_the_classargs_alone_decide(checkpoint_dir, monkeypatch):
     monkeypatch.setattr(sys, "argv", ["train.py", "--exp_params", "not base64 json"])
     assert BTTacklerAssessor().config.direction.value == "maximize"
+
+
+@pytest.mark.parametrize(
+    ("report", "expected"),
+    [
+        (
+            0.42,  # nni.report_intermediate_result(acc), no Reporter
+            "trial T reports no gradient statistics and no train_loss, so EAG, ERG, LAR, PLC, ULC, NMG "
+            "cannot judge it; only AGV, RNK do. Fix: report through bttackler_nni.Reporter",
+        ),
+        (
+            {"default": 0.42, "train_loss": 1.2},  # a dict of its own
+            "trial T reports no gradient statistics, so EAG, ERG, LAR cannot judge it; only AGV, PLC, ULC, "
+            "NMG, RNK do",
+        ),
+        (
+            {"default": 0.42, "val_loss": 1.3, "grad_median": 0.01, "zero_grad_share": 0.0},
+            "trial T reports no train_loss, so PLC cannot judge it; only AGV, EAG, ERG, LAR, ULC, NMG, RNK "
+            "do",
+        ),
+    ],
+)
+def test_reports_that_leave_indicators_blind_are_named_once_per_experiment(
+    checkpoint_dir, caplog, report, expected
+):
+    assessor = BTTacklerAssessor()
+    with caplog.at_level(logging.WARNING, logger="bttackler_nni"):
+        run(assessor, "T", [report] * 3)
+        run(assessor, "U", [report] * 2)
+    warnings = [r.getMessage() for r in caplog.records if "cannot judge" in r.getMessage()]
+    assert len(warnings) == 1 and expected in warnings[0]
+
+
+def test_a_reporters_records_leave_no_indicator_blind(checkpoint_dir, caplog):
+    with caplog.at_level(logging.WARNING, logger="bttackler_nni"):
+        run(BTTacklerAssessor(), "T", healthy_history(4))
+    assert "cannot judge" not in caplog.text

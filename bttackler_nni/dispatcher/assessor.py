@@ -16,6 +16,7 @@ from typing import Any
 from nni.assessor import Assessor, AssessResult
 
 from ..diagnosis.config import AssessorConfig
+from ..diagnosis.coverage import blind_indicators
 from ..diagnosis.engine import Diagnoser
 from ..diagnosis.verdict import Verdict
 from .experiment_config import dispatcher_config, ranking_direction
@@ -48,6 +49,7 @@ class BTTacklerAssessor(Assessor):
         self._diagnoser = Diagnoser(self.config)
         self._lock = threading.Lock()
         self._warned: set[str] = set()
+        self._told_blind = False
         self._journal = open_journal(VERDICTS_FILE)
         self._parameter_ids: dict[str, int | None] = {}
         self._append(start_line(self.config.to_dict(), time.time()))
@@ -66,6 +68,7 @@ class BTTacklerAssessor(Assessor):
                 if not already_stopped:
                     parameter_id = self._remember_parameter_id(trial_job_id)
                     self._warn_once(verdict)
+                    self._warn_if_blind(trial_job_id)
                     self._append(verdict_line(verdict, parameter_id, time.time()))
             if verdict.stop and not already_stopped:
                 _logger.info("BTTackler %s", verdict.explain())
@@ -140,6 +143,25 @@ class BTTacklerAssessor(Assessor):
                 verdict.trial,
                 "; ".join(verdict.problems[:5]),
             )
+
+    def _warn_if_blind(self, trial: str) -> None:
+        """Say once per experiment, in ``dispatcher.log``, which indicators a trial's reports leave
+        blind (plain numbers, or a dict without the Reporter's statistics), and the fix."""
+        record = self._diagnoser.latest_record(trial)
+        blind = blind_indicators(record) if record is not None and not self._told_blind else {}
+        enabled = [indicator.id for indicator in self.config.build_indicators()]
+        unseen = [i for i in enabled if any(i in indicators for indicators in blind.values())]
+        if not unseen:
+            return
+        self._told_blind = True
+        _logger.warning(
+            "BTTackler trial %s reports no %s, so %s cannot judge it; only %s do. Fix: report through "
+            "bttackler_nni.Reporter in the trial script (README, Quickstart) (warned once per experiment)",
+            trial,
+            " and no ".join(blind),
+            ", ".join(unseen),
+            ", ".join(i for i in enabled if i not in unseen) or "none",
+        )
 
 
 def _ranking_as_the_tuner(config: AssessorConfig, class_args: dict[str, Any]) -> AssessorConfig:
