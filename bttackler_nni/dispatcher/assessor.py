@@ -54,7 +54,9 @@ class BTTacklerAssessor(Assessor):
         self._parameter_ids: dict[str, int | None] = {}
         self._append(start_line(self.config.to_dict(), time.time()))
         _logger.info(
-            "BTTackler assessor ready, indicators %s, verdicts in %s",
+            "BTTackler assessor ready, ranking trials to %s their default metric, indicators %s, "
+            "verdicts in %s",
+            self.config.direction.value,
             [indicator.id for indicator in self.config.build_indicators()],
             self._journal.path if self._journal else "(no journal outside NNI)",
         )
