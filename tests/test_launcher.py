@@ -76,9 +76,22 @@ def test_a_mapping_override_replaces_the_files_mapping_at_its_key(tmp_path, monk
         ("tuner={classArgs: {}}", "tuner: names no algorithm. Fix: `name:` for a built-in or registered"),
         ("tuner={name: TPE, codeDirectory: .}", "tuner.codeDirectory: goes with className; NNI finds"),
         (
-            "tuner={name: Hyperband}",
-            "tuner.name: Hyperband cannot be built here: AttributeError: 'NoneType' object has no attribute "
-            "'startswith'. NNI 3.0's Hyperband dies at its first metric",
+            "tuner={name: Hyperband}",  # builds in NNI's dispatcher, then dies at the first metric
+            "tuner.name: Hyperband: NNI 3.0's Hyperband dies at its first metric",
+        ),
+        (
+            "tuner={name: gp, classArgs: {optimize_mode: maximize}}",  # NNI's: proposes, dies after 10 trials
+            "tuner.name: gp: NNI 3.0's GP dies after its cold start with SciPy>=1.11 and numpy 2 (at once "
+            "with a randint). Fix: use this package's GP: `name: BTTacklerGP`",
+        ),
+        (
+            "tuner.classArgs={tuner: BOHB}",
+            "tuner: BTTacklerTuner classArgs.tuner = 'BOHB': NNI 3.0's BOHB dies at its first metric",
+        ),
+        (
+            "tuner={name: Anneal}",
+            "tuner.name: Anneal cannot be built here: ModuleNotFoundError: No module named 'hyperopt'. "
+            "NNI 3.0's Anneal and TPE_legacy need hyperopt and numpy<2",
         ),
         (
             "tuner.classArgs={tuner: dngo}",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bttackler_nni.tuners.nni_builtins import known_fix
+from bttackler_nni.tuners.nni_builtins import broken, known_fix
 
 
 @pytest.mark.parametrize(
@@ -31,3 +31,9 @@ def test_other_errors_of_other_tuners_name_nothing():
     assert known_fix("TPE", ValueError("'maxx' is not a valid OptimizeMode")) is None
     assert known_fix(None, TypeError("unexpected keyword")) is None
     assert known_fix("NoSuchTuner", KeyError("x")) is None
+
+
+def test_only_the_tuners_that_stop_the_dispatcher_whatever_is_installed_are_broken():
+    assert "this package's GP" in (broken("gp") or "") and "this package's SMAC" in (broken("SMAC") or "")
+    assert "dies at its first metric" in (broken("hyperband") or "")
+    assert [broken(name) for name in ("TPE", "Random", "Anneal", "BTTacklerGP", None)] == [None] * 5

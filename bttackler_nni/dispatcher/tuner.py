@@ -26,7 +26,7 @@ from nni.tuner import Tuner
 
 from ..diagnosis.config import ConfigError
 from ..tuners import TUNERS, tuner_class
-from ..tuners.nni_builtins import known_fix
+from ..tuners.nni_builtins import broken, known_fix
 from .guard import contained
 from .handoff import ENDED_TRIALS, EndedTrial
 from .journal import TUNER_FEEDBACK_FILE, current_journal_dir, feedback_line, open_journal, read_feedback
@@ -389,21 +389,25 @@ def _build_tuner(name: str, args: dict[str, Any]) -> Tuner:
     missing ``smac`` extra) is their own one-line message and passes unchanged.
     """
     ours = {known.lower(): known for known in TUNERS}  # NNI's tuner names ignore case; so do ours
+    builtin = name.lower() not in ours
+    problem = broken(name) if builtin else None
+    if problem is not None:  # it would build, then stop the dispatcher mid-experiment
+        raise ConfigError(f"BTTacklerTuner classArgs.tuner = {name!r}: {problem}")
     try:
-        if name.lower() in ours:
+        if not builtin:
             return tuner_class(ours[name.lower()])(**args)
         return create_builtin_class_instance(name, args, "tuners")
     except ConfigError:
         raise
     except RuntimeError as error:
         if "Builtin name is not found" not in str(error):
-            raise _rejected(name, args, error) from error
+            raise _rejected(name, args, error, builtin) from error
         raise ConfigError(
             f"BTTacklerTuner classArgs.tuner = {name!r}: {error}. Fix: name a tuner from "
             "`nnictl algo list`, e.g. TPE, Random or Evolution"
         ) from error
     except Exception as error:  # noqa: BLE001 - any error of the wrapped tuner's constructor
-        raise _rejected(name, args, error) from error
+        raise _rejected(name, args, error, builtin) from error
 
 
 def _maximizes(tuner: Tuner, args: Mapping[str, Any]) -> bool:
@@ -414,11 +418,11 @@ def _maximizes(tuner: Tuner, args: Mapping[str, Any]) -> bool:
     return str(mode).lower() != "minimize"
 
 
-def _rejected(name: str, args: dict[str, Any], error: Exception) -> ConfigError:
-    """Why the tuner ``name`` could not be built: the tuner itself, where it is known not to work here
-    (:func:`~bttackler_nni.tuners.nni_builtins.known_fix`), else its arguments."""
+def _rejected(name: str, args: dict[str, Any], error: Exception, builtin: bool) -> ConfigError:
+    """Why the tuner ``name`` could not be built: the tuner itself, where NNI's (``builtin``) is known
+    not to work here (:func:`~bttackler_nni.tuners.nni_builtins.known_fix`), else its arguments."""
     message = f"{type(error).__name__}: {' '.join(str(error).split())[:200]}"
-    known = known_fix(name, error)
+    known = known_fix(name, error) if builtin else None
     if known is not None:
         return ConfigError(
             f"BTTacklerTuner classArgs.tuner = {name!r}: cannot be built here ({message}). {known}"

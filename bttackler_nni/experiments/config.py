@@ -26,7 +26,7 @@ from ..diagnosis.config import AssessorConfig, ConfigError
 from ..dispatcher.experiment_config import ranking_direction
 from ..dispatcher.tuner import BTTacklerTuner
 from ..tuners import SearchSpaceError
-from ..tuners.nni_builtins import known_fix
+from ..tuners.nni_builtins import broken, known_fix
 from . import registration, remote
 from .trial_command import stop_reaches_only_the_shell
 
@@ -165,6 +165,9 @@ def _check_algorithm(section: str, algorithm: dict[str, Any], space: Any) -> Non
             f"{section}.name: {name} is not registered with this NNI. Fix: run `bttackler register` "
             f"once, or name the class instead: `className: {ours['className']}`"
         )
+    problem = broken(name) if section == "tuner" else None
+    if problem is not None:  # it would build, then stop the dispatcher mid-experiment
+        raise ExperimentConfigError(f"{section}.name: {name}: {problem}")
     class_args = algorithm.get("classArgs") or {}
     if registration.is_our_assessor(name, class_name):
         try:  # our own messages list every bad key at once
