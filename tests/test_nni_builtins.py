@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from bttackler_nni.tuners.nni_builtins import broken, known_fix
@@ -36,4 +37,21 @@ def test_other_errors_of_other_tuners_name_nothing():
 def test_only_the_tuners_that_stop_the_dispatcher_whatever_is_installed_are_broken():
     assert "this package's GP" in (broken("gp") or "") and "this package's SMAC" in (broken("SMAC") or "")
     assert "dies at its first metric" in (broken("hyperband") or "")
-    assert [broken(name) for name in ("TPE", "Random", "Anneal", "BTTacklerGP", None)] == [None] * 5
+    assert [broken(name) for name in ("TPE", "Random", "DNGO", "BTTacklerGP", None)] == [None] * 5
+
+
+def test_anneal_and_metis_are_broken_only_with_numpy_2(monkeypatch):
+    monkeypatch.setattr(np, "__version__", "2.1.0")
+    assert broken("anneal") == (
+        "numpy 2.1.0 is installed, and NNI 3.0's Anneal and TPE_legacy need hyperopt and numpy<2 (with "
+        "numpy 2 the dispatcher dies after 2 trials). Fix: use TPE, Random, Evolution, GridSearch or PBT "
+        "(they work as shipped), or this package's GP or SMAC, or install hyperopt where numpy<2"
+    )
+    assert (
+        broken(
+            "Metis",
+        )
+        is not None
+    )
+    monkeypatch.setattr(np, "__version__", "1.26.4")
+    assert broken("anneal") is None and broken("Metis") is None

@@ -9,6 +9,8 @@ notes on NNI 3.0, section 5), for ``bttackler check`` and :class:`~bttackler_nni
 
 from __future__ import annotations
 
+import numpy as np
+
 WORKING = "TPE, Random, Evolution, GridSearch or PBT (they work as shipped), or this package's GP or SMAC"
 """What to use instead of a tuner that cannot work here."""
 
@@ -50,10 +52,19 @@ _KNOWN: dict[str, str] = {  # NNI's class (every name and alias of it) -> what i
 }
 
 
+_NEED_NUMPY_1 = frozenset(
+    {"nni.algorithms.hpo.hyperopt_tuner.HyperoptTuner", "nni.algorithms.hpo.metis_tuner.MetisTuner"}
+)
+"""NNI's classes that build and propose parameters with numpy 2, then stop the dispatcher."""
+
+
 def broken(name: str | None) -> str | None:
     """Why NNI built-in tuner ``name`` (any of its names, any case) cannot run an experiment here even
     when it builds and proposes parameters, with the fix; ``None`` for any other name."""
-    return _BROKEN.get(_class_of(name))
+    cls = _class_of(name)
+    if cls in _NEED_NUMPY_1 and int(np.__version__.split(".")[0]) >= 2:
+        return f"numpy {np.__version__} is installed, and {_KNOWN[cls]}"
+    return _BROKEN.get(cls)
 
 
 def known_fix(name: str | None, error: BaseException) -> str | None:
