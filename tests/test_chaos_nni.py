@@ -120,12 +120,14 @@ def test_ctrl_c_stops_the_experiment_and_exits_130_with_a_true_summary(tmp_path)
 
 def test_ctrl_c_while_nni_starts_leaves_no_manager_running(tmp_path):
     # NNI's manager runs in a process group of its own: a `nnictl create` cut short by Ctrl-C left
-    # it running trials, at first not even in nnictl's list of experiments.
+    # it running trials, at first not even in nnictl's list of experiments. The stop comes before the
+    # late tuner's dispatcher connects, where NNI's manager fails in its own shutdown and leaves its
+    # registry at STOPPING (launch.stop): the experiment must read STOPPED all the same.
     with isolated_nni(tmp_path / "nni") as env:
         space = search_space(tmp_path / "space.json", **GOOD_AND_BAD)
-        with interruptible_bttackler(
-            "run", str(DIGITS_CONFIG), *short_digits_run(space, 4, 1), env=env
-        ) as run:
+        late_tuner = f"tuner={{className: late_tuner.LateTuner, codeDirectory: {Path(__file__).parent}}}"
+        overrides = [*short_digits_run(space, 4, 1), "--set", late_tuner]  # the whole tuner section
+        with interruptible_bttackler("run", str(DIGITS_CONFIG), *overrides, env=env) as run:
 
             def creating() -> bool:
                 children = psutil.Process(run.pid).children(recursive=True)

@@ -41,7 +41,7 @@ from typing import Any
 import yaml
 
 from . import remote
-from .store import ExperimentNotFound, experiment_directory, load
+from .store import ExperimentNotFound, experiment_directory, load, registry_entry
 
 _FINISHED = ("DONE", "STOPPED", "ERROR")
 _UNFINISHED_TRIALS = ("WAITING", "RUNNING", "UNKNOWN")
@@ -263,8 +263,18 @@ def run_to_end(
 
 
 def stop(experiment: RunningExperiment, env: dict[str, str] | None = None) -> None:
-    """``nnictl stop`` the experiment (its trials, web server and dispatcher)."""
+    """``nnictl stop`` the experiment (its trials, web server and dispatcher), leaving NNI's registry
+    saying STOPPED.
+
+    NNI 3.0's manager, stopped before its dispatcher has connected, fails in its own shutdown (a
+    TypeError in ``TunerServer.sendCommand``, in ``nnimanager.log``) and exits with the experiment's
+    registry entry at STOPPING. nnictl marks the experiment of a manager that is gone STOPPED whenever
+    it lists experiments, so then it is asked to list them.
+    """
     nnictl("stop", experiment.id, env=env)
+    home = Path((env or os.environ).get("HOME", "~")).expanduser()
+    if registry_entry(experiment.id, home).get("status") != "STOPPED":
+        nnictl("experiment", "list", "--all", env=env)
 
 
 def rest(experiment: RunningExperiment, route: str) -> Any:

@@ -167,7 +167,7 @@ def locate(experiment: str | Path, home: Path | None = None) -> Path:
         return candidate.resolve()
     searched = [experiment_directory(str(experiment), None, home)]
     registry = (home or Path.home()) / "nni-experiments" / ".experiment"
-    entry = _registry_entry(str(experiment), home)
+    entry = registry_entry(str(experiment), home)
     if entry.get("logDir"):
         searched.insert(0, Path(entry["logDir"]) / str(experiment))
     for path in searched:
@@ -180,7 +180,7 @@ def locate(experiment: str | Path, home: Path | None = None) -> Path:
     )
 
 
-def _registry_entry(experiment_id: str, home: Path | None) -> dict[str, Any]:
+def registry_entry(experiment_id: str, home: Path | None) -> dict[str, Any]:
     """The experiment's entry in NNI's registry ``~/nni-experiments/.experiment`` ({} if none/unreadable).
 
     NNI rewrites that file in place, so it can be caught half-written: that reads as no entry.
@@ -230,7 +230,7 @@ def load(experiment: str | Path, home: Path | None = None) -> Experiment:
         if verdict.stop and trial is not None and trial.stop_verdict is None:
             trial.stop_verdict = verdict
     ordered = sorted(trials.values(), key=lambda t: (t.sequence if t.sequence is not None else 1 << 30, t.id))
-    status = _registry_entry(experiment_id, home).get("status")
+    status = registry_entry(experiment_id, home).get("status")
     return Experiment(
         experiment_id,
         directory,
