@@ -47,6 +47,7 @@ class BTTacklerAssessor(Assessor):
         super().__init__()
         self.config = _ranking_as_the_tuner(AssessorConfig.from_class_args(class_args), class_args)
         self._diagnoser = Diagnoser(self.config)
+        self._indicator_ids = [indicator.id for indicator in self.config.build_indicators()]
         self._lock = threading.Lock()
         self._warned: set[str] = set()
         self._told_blind = False
@@ -57,7 +58,7 @@ class BTTacklerAssessor(Assessor):
             "BTTackler assessor ready, ranking trials to %s their default metric, indicators %s, "
             "verdicts in %s",
             self.config.direction.value,
-            [indicator.id for indicator in self.config.build_indicators()],
+            self._indicator_ids,
             self._journal.path if self._journal else "(no journal outside NNI)",
         )
 
@@ -150,9 +151,10 @@ class BTTacklerAssessor(Assessor):
         """Say once per experiment, in ``dispatcher.log``, which indicators a trial's reports leave
         blind (plain numbers, or a dict without the Reporter's statistics), and the fix."""
         record = self._diagnoser.latest_record(trial)
-        blind = blind_indicators(record) if record is not None and not self._told_blind else {}
-        enabled = [indicator.id for indicator in self.config.build_indicators()]
-        unseen = [i for i in enabled if any(i in indicators for indicators in blind.values())]
+        if self._told_blind or record is None:
+            return
+        blind = blind_indicators(record)
+        unseen = [i for i in self._indicator_ids if any(i in indicators for indicators in blind.values())]
         if not unseen:
             return
         self._told_blind = True
@@ -162,7 +164,7 @@ class BTTacklerAssessor(Assessor):
             trial,
             " and no ".join(blind),
             ", ".join(unseen),
-            ", ".join(i for i in enabled if i not in unseen) or "none",
+            ", ".join(i for i in self._indicator_ids if i not in unseen) or "none",
         )
 
 
