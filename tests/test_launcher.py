@@ -284,3 +284,22 @@ def test_an_nnictl_that_does_not_answer_in_time_is_a_launch_error_not_a_tracebac
     # Starting Python and importing NNI alone takes far longer than 10 ms.
     with pytest.raises(launch.LaunchTimeout, match=r"`nnictl experiment list` did not finish within 0.01 s"):
         launch.nnictl("experiment", "list", timeout=0.01)
+
+
+def test_this_packages_gp_failing_on_a_search_space_is_not_given_nni_gps_fix(monkeypatch):
+    from bttackler_nni.tuners import GPTuner
+
+    def fails(*_args, **_kwargs):
+        raise RuntimeError("no point proposed")
+
+    monkeypatch.setattr(GPTuner, "generate_multiple_parameters", fails)
+    config = load_config(
+        DIGITS_CONFIG, ["tuner.classArgs={tuner: GP, tuner_args: {optimize_mode: maximize}}"]
+    )
+    with pytest.raises(ExperimentConfigError) as raised:
+        check_config(config)
+    assert (
+        "GP fails on the search space or when asked for parameters: RuntimeError: no point proposed"
+        in str(raised.value)
+    )
+    assert "NNI 3.0's GP" not in str(raised.value) and "Fix: check GP's classArgs" in str(raised.value)

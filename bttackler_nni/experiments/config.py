@@ -233,7 +233,8 @@ def _exercise_tuner(tuner: Any, label: str, key: str, space: Any) -> None:
     except SearchSpaceError as error:  # a type the tuner cannot handle: the message names parameter and fix
         raise ExperimentConfigError(f"searchSpace: {error}") from None
     except Exception as error:  # noqa: BLE001
-        fix = known_fix(label, error) or (
+        nni_own = type(tuner).__module__.startswith("nni.")  # not this package's GP or SMAC of that name
+        fix = (known_fix(label, error) if nni_own else None) or (
             f"Fix: check {label}'s classArgs (types and values) and the parameter types it supports in its "
             "documentation"
         )
