@@ -40,7 +40,14 @@ from typing import Any, NoReturn
 
 from ..experiments import store
 from ..experiments.config import ExperimentConfigError, check_config, load_config
-from ..experiments.launch import LaunchError, LaunchInterrupted, launched, nnictl_environment, wait
+from ..experiments.launch import (
+    LaunchError,
+    LaunchInterrupted,
+    launched,
+    nnictl_environment,
+    nnictl_home,
+    wait,
+)
 from .banks import Bank, BankEpoch, BankTrial, metric_value, write_bank
 from .output_paths import ready_new_file
 
@@ -276,7 +283,7 @@ def record_bank(
                 wait(running, timeout, progress)
             except (LaunchError, KeyboardInterrupt) as error:
                 cut = error  # the experiment is stopped on leaving the block; its ended trials are kept
-        home = Path(env.get("HOME", "~")).expanduser()
+        home = nnictl_home(env)
         if cut is not None:
             interrupted = isinstance(cut, KeyboardInterrupt)
             reason = "the recording was interrupted" if interrupted else str(cut)

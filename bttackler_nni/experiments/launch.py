@@ -135,6 +135,12 @@ def nnictl_environment(base: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+def nnictl_home(env: dict[str, str] | None = None) -> Path:
+    """The home folder nnictl runs with in ``env`` (default: this process's): NNI's registry and
+    experiments are in its ``nni-experiments``."""
+    return Path((env or os.environ).get("HOME", "~")).expanduser()
+
+
 def nnictl(
     *args: str, env: dict[str, str] | None = None, timeout: float = 120, own_session: bool = False
 ) -> str:
@@ -181,8 +187,9 @@ def create(
     if match is None:
         raise LaunchError(f"could not read the experiment id from nnictl's output:\n{output}")
     experiment_id = match.group(1)
-    home = Path((env or os.environ).get("HOME", "~")).expanduser()
-    directory = experiment_directory(experiment_id, config.get("experimentWorkingDirectory"), home)
+    directory = experiment_directory(
+        experiment_id, config.get("experimentWorkingDirectory"), nnictl_home(env)
+    )
     experiment = RunningExperiment(experiment_id, port, directory)
     if ctrl_c:
         with ctrl_c_ignored():
@@ -272,8 +279,7 @@ def stop(experiment: RunningExperiment, env: dict[str, str] | None = None) -> No
     it lists experiments, so then it is asked to list them.
     """
     nnictl("stop", experiment.id, env=env)
-    home = Path((env or os.environ).get("HOME", "~")).expanduser()
-    if registry_entry(experiment.id, home).get("status") != "STOPPED":
+    if registry_entry(experiment.id, nnictl_home(env)).get("status") != "STOPPED":
         nnictl("experiment", "list", "--all", env=env)
 
 
