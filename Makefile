@@ -56,3 +56,4 @@ benchmarks: install
 	benchmarks/record.sh benchmarks/results/sampled_diagnosis_cpu.txt $(BIN)/python benchmarks/sampled_diagnosis.py
 	benchmarks/record.sh benchmarks/results/adapter_overhead_cpu.txt $(BIN)/python benchmarks/adapter_overhead.py
 	benchmarks/record.sh benchmarks/results/optuna_pruner_cost_cpu.txt $(BIN)/python benchmarks/optuna_pruner_cost.py
+	benchmarks/record.sh benchmarks/results/distributed_exit_cpu.txt $(BIN)/python benchmarks/distributed_exit.py

@@ -238,7 +238,8 @@ def test_a_framework_ddp_trial_gets_its_parameters_in_both_processes_and_reports
         wait(running, timeout=300)
         experiment = only_experiment(env)
     (trial,) = experiment.trials
-    assert trial.status == "SUCCEEDED", trial
+    stderr = (experiment.trial_log_dir(trial.id) / "trial.stderr").read_text()
+    assert trial.status == "SUCCEEDED", f"{trial}\n--- trial.stderr ---\n{stderr[-4000:]}"
     assert [record["epoch"] for record in trial.intermediate] == [0, 1, 2]
     assert trial.final == trial.intermediate[-1]["default"] == trial.intermediate[-1]["val_loss"]
     received = [json.loads(p.read_text()) for p in experiment.trial_log_dir(trial.id).glob("[0-9]*.json")]
@@ -306,6 +307,52 @@ def test_a_rank_that_is_not_a_number_is_named(monkeypatch):
     monkeypatch.setenv("RANK", "first")
     with pytest.raises(ValueError, match="RANK='first' is not a whole number"):
         is_main_process()
+
+
+EXIT_GRACE = textwrap.dedent(
+    """
+    import sys, tempfile, threading
+    from pathlib import Path
+
+    import torch.distributed as dist
+    from torch import nn
+
+    from bttackler_nni import Reporter
+
+    if "group" in sys.argv:
+        dist.init_process_group("gloo", init_method=f"file://{tempfile.mktemp()}", rank=0, world_size=1)
+    if "reporter" in sys.argv:
+        Reporter(nn.Linear(2, 1), max_epochs=1, report_to_nni=False)
+    sys.setswitchinterval(1000)  # the main thread keeps the GIL until it blocks, as on a loaded machine
+    go = threading.Event()
+    # like a gloo thread that must free a collective's tensors: it needs the GIL once the script ends
+    threading.Thread(target=lambda: go.wait() and Path(sys.argv[1]).touch(), daemon=True).start()
+    go.set()
+    """
+)
+
+
+@pytest.mark.parametrize(
+    ("setting", "thread_ran"),
+    [("group", False), ("group reporter", True), ("reporter", False)],
+)
+def test_a_reporter_in_a_distributed_process_lets_waiting_threads_finish_before_python_shuts_down(
+    tmp_path, setting, thread_ran
+):
+    # Without the wait, a gloo thread that gets the GIL only during the shutdown makes torch abort
+    # the process (benchmarks/distributed_exit.py); a process with no group exits without waiting.
+    (tmp_path / "run.py").write_text(EXIT_GRACE)
+    ran = tmp_path / "ran"
+    ended = subprocess.run(
+        [sys.executable, "run.py", str(ran), *setting.split()],
+        cwd=tmp_path,
+        env={k: v for k, v in os.environ.items() if not k.startswith("NNI_")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert ended.returncode == 0, ended.stderr[-3000:]
+    assert ran.exists() is thread_ran
 
 
 def _alive(pid: int) -> bool:

@@ -32,7 +32,7 @@ from .. import record as keys
 from ..gradient_summary import summarize_gradients
 from .activations import ActivationMonitor
 from .buffers import EpochBuffers
-from .distributed import in_nni_trial, is_main_process
+from .distributed import give_process_group_threads_time_at_exit, in_nni_trial, is_main_process
 from .gradients import GradientMonitor
 from .layers import parameter_device
 from .orphan import ParentWatch
@@ -134,6 +134,7 @@ class Reporter:
         )
         # A trial NNI stopped, whose stop the trialCommand's shell did not pass on, leaves (.orphan).
         self._parent_watch = ParentWatch() if report_to_nni and in_nni_trial() else None
+        give_process_group_threads_time_at_exit()  # or torch can abort a distributed process at exit
         self._epoch = first_epoch
         self._stats_enabled = True
         self._last_record: dict[str, Any] | None = None
