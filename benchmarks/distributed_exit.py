@@ -1,89 +1,129 @@
-"""How often a distributed process aborts at exit, with and without a Reporter, side by side.
+"""How often a finished ``torchrun`` run is aborted at exit, with the Reporter's exit wait and without.
 
-A gloo worker thread frees a finished collective's tensors after the caller's ``wait()`` returned,
-and freeing them takes the GIL; when it gets the GIL only once Python shuts down, torch aborts the
-process (``terminate called without an active exception``, SIGABRT, exit code 134). Each run here
-is a one-process gloo group whose script ends with ``--collectives`` all-gathers of temporary
-tensors, so that the gloo threads are the last to hold them. The script sets the interpreter's
-switch interval to 1000 s, which keeps the GIL with the main thread until it blocks: that stands in
-for a loaded machine, on which the gloo thread is scheduled only after the script has ended. The
-Reporter arm builds a ``Reporter`` first, which makes the process wait at exit
-(:func:`bttackler_nni.trial.distributed.give_process_group_threads_time_at_exit`). Arms alternate.
+Each run is a Hugging Face ``Trainer`` with ``BTTacklerTrainerCallback`` under ``torchrun``: two
+processes, gloo on CPU, 3 epochs with an evaluation each (as in ``tests/test_distributed_trials.py``).
+A gloo thread frees a finished collective's tensors after the caller's ``wait()`` returned, and
+freeing them takes the GIL; when the thread gets the GIL only once Python shuts down, torch aborts
+the process (``terminate called without an active exception``), and ``torchrun`` exits 1 (NNI
+would show the trial FAILED). The callback's Reporter makes each process wait 0.5 s at exit
+(:func:`bttackler_nni.trial.distributed.give_process_group_threads_time_at_exit`); the other arm
+is the same run with that wait removed (``atexit.unregister(time.sleep)`` at the end of the
+script). ``--parallel`` runs go at a time, arms alternating: the abort needs a busy machine, which
+is how CI ran into it.
 
-    python benchmarks/distributed_exit.py --runs 60
+    python benchmarks/distributed_exit.py --runs 40 --parallel 2
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import subprocess
 import sys
 import tempfile
 import textwrap
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import torch
+import transformers
 
 RUN = textwrap.dedent(
     """
-    import sys
-    import torch
-    import torch.distributed as dist
-    from torch import nn
-    from bttackler_nni import Reporter
+    import atexit, os, sys, time
 
-    dist.init_process_group("gloo", init_method=f"file://{sys.argv[1]}", rank=0, world_size=1)
-    if sys.argv[2] == "reporter":
-        model = nn.Linear(2, 1)
-        Reporter(model, max_epochs=1, report_to_nni=False)
-    sys.setswitchinterval(1000)
-    for _ in range(int(sys.argv[3])):
-        dist.all_gather([torch.zeros(3)], torch.ones(3))
+    import torch
+    import transformers
+    from torch import nn
+
+    from bttackler_nni.adapters.huggingface import BTTacklerTrainerCallback
+
+
+    class Regression(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 1))
+
+        def forward(self, x, labels):
+            return {"loss": ((self.net(x) - labels) ** 2).mean()}
+
+
+    class Examples(torch.utils.data.Dataset):
+        x = torch.randn(256, 8, generator=torch.Generator().manual_seed(0))
+
+        def __len__(self):
+            return len(self.x)
+
+        def __getitem__(self, i):
+            return {"x": self.x[i], "labels": self.x[i].sum(0, keepdim=True)}
+
+
+    args = transformers.TrainingArguments(
+        output_dir=os.path.join(sys.argv[1], "hf"), num_train_epochs=3, learning_rate=0.01, optim="sgd",
+        per_device_train_batch_size=32, eval_strategy="epoch", save_strategy="no", report_to="none",
+        use_cpu=True, disable_tqdm=True, ddp_backend="gloo",
+    )
+    trainer = transformers.Trainer(
+        model=Regression(), args=args, train_dataset=Examples(), eval_dataset=Examples(),
+        callbacks=[BTTacklerTrainerCallback()],
+    )
+    trainer.train()
+    print("training finished", flush=True)
+    if sys.argv[2] == "removed":
+        atexit.unregister(time.sleep)
     """
 )
 
-ARMS = {"no Reporter": "plain", "Reporter": "reporter"}
+ARMS = ("with the wait", "wait removed")
+ABORT = "terminate called without an active exception"
 
 
-def aborted(script: Path, arm: str, collectives: int) -> bool:
-    """Run the script once; whether it ended on an abort (anything else but success is an error)."""
+def one_run(script: Path, arm: str) -> bool:
+    """Run once; whether it was aborted at exit after training (any other failure is an error)."""
     with tempfile.TemporaryDirectory() as folder:
-        store = Path(folder) / "store"
+        environment = {k: v for k, v in os.environ.items() if not k.startswith("NNI_")}
         run = subprocess.run(
-            [sys.executable, str(script), str(store), arm, str(collectives)],
+            [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+            + [str(script), folder, "removed" if arm == "wait removed" else "kept"],
             capture_output=True,
             text=True,
-            timeout=120,
+            timeout=600,
+            env=environment,
         )
-    if run.returncode in (-6, 134):
+    if run.returncode == 0:
+        return False
+    if ABORT in run.stderr and run.stdout.count("training finished") == 2:
         return True
-    if run.returncode != 0:
-        raise RuntimeError(
-            f"a {arm} run failed otherwise (exit code {run.returncode}):\n{run.stderr[-2000:]}"
-        )
-    return False
+    raise RuntimeError(f"a run ({arm}) failed otherwise (exit code {run.returncode}):\n{run.stderr[-3000:]}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=int, default=60, help="runs per arm (default 60)")
-    parser.add_argument("--collectives", type=int, default=100, help="all-gathers per run (default 100)")
+    parser.add_argument("--runs", type=int, default=40, help="runs per arm (default 40)")
+    parser.add_argument("--parallel", type=int, default=2, help="runs at a time (default 2)")
     args = parser.parse_args()
-    print(f"torch {torch.__version__}, Python {platform.python_version()}, {platform.machine()}")
-    print(f"{args.runs} runs per arm, {args.collectives} all-gathers each, one-process gloo group")
+    print(
+        f"torch {torch.__version__}, transformers {transformers.__version__}, Python "
+        f"{platform.python_version()}, {os.cpu_count()} CPUs; "
+        f"{args.runs} runs per arm, {args.parallel} at a time"
+    )
     aborts = dict.fromkeys(ARMS, 0)
-    with tempfile.TemporaryDirectory() as folder:
+    with tempfile.TemporaryDirectory() as folder, ThreadPoolExecutor(args.parallel) as pool:
         script = Path(folder) / "run.py"
         script.write_text(RUN)
-        for run in range(args.runs):
-            for name, arm in ARMS.items():
-                aborts[name] += aborted(script, arm, args.collectives)
-            if (run + 1) % 10 == 0:
-                print(f"  {run + 1} of {args.runs}: " + ", ".join(f"{n} {a}" for n, a in aborts.items()))
-    print(f"{'arm':<12} {'runs':>5} {'aborted':>8} {'share':>7}")
-    for name, count in aborts.items():
-        print(f"{name:<12} {args.runs:>5} {count:>8} {count / args.runs:>7.1%}")
+        order = [ARMS[i % 2] for i in range(2 * args.runs)]
+        outcomes = pool.map(lambda arm: one_run(script, arm), order)
+        for done, (arm, aborted) in enumerate(zip(order, outcomes, strict=True), 1):
+            aborts[arm] += aborted
+            if done % 10 == 0:
+                print(
+                    f"  {done} of {len(order)} runs: "
+                    + ", ".join(f"{a} {n} aborted" for a, n in aborts.items())
+                )
+    print(f"{'arm':<14} {'runs':>5} {'aborted at exit':>16}")
+    for arm, count in aborts.items():
+        print(f"{arm:<14} {args.runs:>5} {count:>16}")
 
 
 if __name__ == "__main__":

@@ -332,15 +332,13 @@ EXIT_GRACE = textwrap.dedent(
 )
 
 
-@pytest.mark.parametrize(
-    ("setting", "thread_ran"),
-    [("group", False), ("group reporter", True), ("reporter", False)],
-)
+@pytest.mark.parametrize(("setting", "thread_ran"), [("group reporter", True), ("reporter", False)])
 def test_a_reporter_in_a_distributed_process_lets_waiting_threads_finish_before_python_shuts_down(
     tmp_path, setting, thread_ran
 ):
     # Without the wait, a gloo thread that gets the GIL only during the shutdown makes torch abort
-    # the process (benchmarks/distributed_exit.py); a process with no group exits without waiting.
+    # the process (benchmarks/distributed_exit.py). A process with no group exits without waiting,
+    # and there the thread never runs: the setting makes the test fail without the wait.
     (tmp_path / "run.py").write_text(EXIT_GRACE)
     ran = tmp_path / "ran"
     ended = subprocess.run(
