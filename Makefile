@@ -29,8 +29,11 @@ demo: install
 
 # The remote-service and web UI tests run in `make test-remote` (they need system packages, and they
 # would push CI past its 20 minutes); it writes its output to docs/remote-webui-tests.txt.
+# The tests that start no NNI experiment and no Ray runtime run two at a time (pytest-xdist, about
+# a minute less); the others one at a time, as each starts NNI's manager or Ray on the 2 cores.
 test: install
-	$(BIN)/python -m pytest -m "not remote and not webui"
+	$(BIN)/python -m pytest -n 2 -m "not nni and not ray and not remote and not webui"
+	$(BIN)/python -m pytest -m "(nni or ray) and not remote and not webui"
 
 test-remote: install system-packages
 	bash -o pipefail -c '{ echo "# make test-remote, $$(date -u +%F) at commit $$(git rev-parse --short HEAD)"; \
