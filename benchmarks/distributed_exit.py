@@ -1,7 +1,8 @@
 """How often a finished ``torchrun`` run is aborted at exit, with the Reporter's exit wait and without.
 
-Each run is a Hugging Face ``Trainer`` with ``BTTacklerTrainerCallback`` under ``torchrun``: two
-processes, gloo on CPU, 3 epochs with an evaluation each (as in ``tests/test_distributed_trials.py``).
+Each run is the Hugging Face ``Trainer`` trial of ``tests/test_distributed_trials.py``, with
+``BTTacklerTrainerCallback``, under ``torchrun``: two processes, gloo on CPU, 3 epochs with an
+evaluation each.
 A gloo thread frees a finished collective's tensors after the caller's ``wait()`` returned, and
 freeing them takes the GIL; when the thread gets the GIL only once Python shuts down, torch aborts
 the process (``terminate called without an active exception``), and ``torchrun`` exits 1 (NNI
@@ -29,51 +30,21 @@ from pathlib import Path
 import torch
 import transformers
 
-RUN = textwrap.dedent(
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))  # the CI test's Hugging Face trial, the one CI saw aborted
+from test_distributed_trials import HUGGING_FACE_TRIAL  # noqa: E402
+
+PARAMETERS = "params = bttackler_nni.get_next_parameter()"
+RUN = HUGGING_FACE_TRIAL.replace(PARAMETERS, 'params = {"lr": 0.01}') + textwrap.dedent(
     """
-    import atexit, os, sys, time
+    import atexit, sys, time
 
-    import torch
-    import transformers
-    from torch import nn
-
-    from bttackler_nni.adapters.huggingface import BTTacklerTrainerCallback
-
-
-    class Regression(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.net = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 1))
-
-        def forward(self, x, labels):
-            return {"loss": ((self.net(x) - labels) ** 2).mean()}
-
-
-    class Examples(torch.utils.data.Dataset):
-        x = torch.randn(256, 8, generator=torch.Generator().manual_seed(0))
-
-        def __len__(self):
-            return len(self.x)
-
-        def __getitem__(self, i):
-            return {"x": self.x[i], "labels": self.x[i].sum(0, keepdim=True)}
-
-
-    args = transformers.TrainingArguments(
-        output_dir=os.path.join(sys.argv[1], "hf"), num_train_epochs=3, learning_rate=0.01, optim="sgd",
-        per_device_train_batch_size=32, eval_strategy="epoch", save_strategy="no", report_to="none",
-        use_cpu=True, disable_tqdm=True, ddp_backend="gloo",
-    )
-    trainer = transformers.Trainer(
-        model=Regression(), args=args, train_dataset=Examples(), eval_dataset=Examples(),
-        callbacks=[BTTacklerTrainerCallback()],
-    )
-    trainer.train()
     print("training finished", flush=True)
-    if sys.argv[2] == "removed":
+    if sys.argv[1] == "removed":
         atexit.unregister(time.sleep)
     """
 )
+"""The test's trial outside NNI (its parameters given, its folder NNI_OUTPUT_DIR), saying it ended."""
 
 ARMS = ("with the wait", "wait removed")
 ABORT = "terminate called without an active exception"
@@ -83,9 +54,10 @@ def one_run(script: Path, arm: str) -> bool:
     """Run once; whether it was aborted at exit after training (any other failure is an error)."""
     with tempfile.TemporaryDirectory() as folder:
         environment = {k: v for k, v in os.environ.items() if not k.startswith("NNI_")}
+        environment["NNI_OUTPUT_DIR"] = folder
         run = subprocess.run(
             [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
-            + [str(script), folder, "removed" if arm == "wait removed" else "kept"],
+            + [str(script), "removed" if arm == "wait removed" else "kept"],
             capture_output=True,
             text=True,
             timeout=600,
@@ -103,6 +75,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=40, help="runs per arm (default 40)")
     parser.add_argument("--parallel", type=int, default=2, help="runs at a time (default 2)")
     args = parser.parse_args()
+    if PARAMETERS not in HUGGING_FACE_TRIAL:
+        raise SystemExit(f"the test's Hugging Face trial no longer has the line {PARAMETERS!r} to replace")
     print(
         f"torch {torch.__version__}, transformers {transformers.__version__}, Python "
         f"{platform.python_version()}, {os.cpu_count()} CPUs; "
