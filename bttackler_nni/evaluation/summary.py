@@ -9,6 +9,7 @@ from typing import Any
 
 from ..dispatcher.journal import VERDICTS_FILE, journal_dir_of_experiment
 from ..experiments.store import Experiment, Trial
+from .failure_hint import failure_hint
 
 _UNFINISHED = ("WAITING", "RUNNING", "UNKNOWN")
 FAILED_LOGS_SHOWN = 3
@@ -47,7 +48,8 @@ def outcome(trial: Trial, experiment: Experiment) -> str:
 
 
 def failed_trials_note(experiment: Experiment, shown: int = FAILED_LOGS_SHOWN) -> list[str]:
-    """Where to read why trials failed: their log files, and the last line each wrote to stderr."""
+    """Where to read why trials failed: their log files, and the line of each one's stderr that says
+    why (:func:`~.failure_hint.failure_hint`)."""
     failed = [t for t in experiment.trials if t.failed]
     if not failed:
         return []
@@ -57,11 +59,11 @@ def failed_trials_note(experiment: Experiment, shown: int = FAILED_LOGS_SHOWN) -
         if folder is None:
             lines.append(f"    {trial.id}: on the training service's machine (see NNI's web UI, trial logs)")
             continue
-        last = _last_line(folder / "trial.stderr")
+        hint = _failure_hint_of(folder / "trial.stderr")
         lines.append(
-            f"    {trial.id}: {folder / 'trial.log'}" + (f"  (stderr: {last[:160]})" if last else "")
+            f"    {trial.id}: {folder / 'trial.log'}" + (f"  (stderr: {hint[:160]})" if hint else "")
         )
-        missing = _MISSING_MODULE.search(last)
+        missing = _MISSING_MODULE.search(hint)
         if missing:
             lines.append(
                 f"      {missing.group(1)} is not installed for the Python that ran this trial (on a remote "
@@ -154,14 +156,11 @@ def explain_trial(experiment: Experiment, trial_id: str) -> str:
     return "\n".join(lines)
 
 
-def _last_line(path: Path) -> str:
+def _failure_hint_of(stderr_file: Path) -> str:
     try:
-        lines = [
-            line for line in path.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()
-        ]
+        return failure_hint(stderr_file.read_text(encoding="utf-8", errors="replace"))
     except OSError:
         return ""
-    return lines[-1].strip() if lines else ""
 
 
 def _best(experiment: Experiment) -> Trial | None:
