@@ -205,18 +205,18 @@ def test_outside_the_dispatcher_the_classargs_alone_decide(checkpoint_dir, monke
     [
         (
             0.42,  # nni.report_intermediate_result(acc), no Reporter
-            "trial T reports no gradient statistics and no train_loss, so EAG, ERG, LAR, PLC, ULC, NMG "
-            "cannot judge it; only AGV, RNK do. Fix: report through bttackler_nni.Reporter",
+            "trial T reports no gradient statistics and no train_loss: EAG, ERG, LAR, PLC, ULC, NMG "
+            "cannot judge such reports; only AGV, RNK can. Fix: report through bttackler_nni.Reporter",
         ),
         (
             {"default": 0.42, "train_loss": 1.2},  # a dict of its own
-            "trial T reports no gradient statistics, so EAG, ERG, LAR cannot judge it; only AGV, PLC, ULC, "
-            "NMG, RNK do",
+            "trial T reports no gradient statistics: EAG, ERG, LAR cannot judge such reports; only AGV, "
+            "PLC, ULC, NMG, RNK can",
         ),
         (
             {"default": 0.42, "val_loss": 1.3, "grad_median": 0.01, "zero_grad_share": 0.0},
-            "trial T reports no train_loss, so PLC cannot judge it; only AGV, EAG, ERG, LAR, ULC, NMG, RNK "
-            "do",
+            "trial T reports no train_loss: PLC cannot judge such reports; only AGV, EAG, ERG, LAR, ULC, "
+            "NMG, RNK can",
         ),
     ],
 )

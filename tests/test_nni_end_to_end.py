@@ -63,6 +63,7 @@ def test_bad_trials_stopped_with_reasons_shown_early_stopped_and_fed_to_tpe(btta
         assert f"BTTackler trial {trial.id} stopped at epoch" in dispatcher_log
     assert "Traceback" not in dispatcher_log
     assert "cannot judge" not in dispatcher_log  # the Reporter's records leave no indicator blind
+    assert "cannot judge" not in output  # nor does the closing summary say so
     assert "stopped by PLC" in output and "EARLY_STOPPED" in output  # the closing summary
 
 

@@ -8,7 +8,12 @@ experiment they already have would otherwise never learn that the gradient indic
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from ..record import EpochRecord
+
+REPORTER_FIX = "report through bttackler_nni.Reporter in the trial script (README, Quickstart)"
+"""What a trial does so that every indicator can judge it."""
 
 
 def blind_indicators(record: EpochRecord) -> dict[str, tuple[str, ...]]:
@@ -20,3 +25,18 @@ def blind_indicators(record: EpochRecord) -> dict[str, tuple[str, ...]]:
     if record.train_loss is None:  # ULC and NMG read the validation loss where there is one
         blind["train_loss"] = ("PLC",) if record.val_loss is not None else ("PLC", "ULC", "NMG")
     return blind
+
+
+def blindness(record: EpochRecord, indicator_ids: Sequence[str]) -> str:
+    """What ``record`` leaves the indicators ``indicator_ids`` blind to, in words, e.g. ``no gradient
+    statistics and no train_loss: EAG, ERG, LAR, PLC, ULC, NMG cannot judge such reports; only AGV, RNK
+    can``; empty when every one of them can judge it."""
+    blind = blind_indicators(record)
+    unseen = [i for i in indicator_ids if any(i in indicators for indicators in blind.values())]
+    if not unseen:
+        return ""
+    seen = [i for i in indicator_ids if i not in unseen]
+    return (
+        f"no {' and no '.join(blind)}: {', '.join(unseen)} cannot judge such reports; "
+        f"only {', '.join(seen) or 'none'} can"
+    )

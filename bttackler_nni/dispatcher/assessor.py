@@ -16,7 +16,7 @@ from typing import Any
 from nni.assessor import Assessor, AssessResult
 
 from ..diagnosis.config import AssessorConfig
-from ..diagnosis.coverage import blind_indicators
+from ..diagnosis.coverage import REPORTER_FIX, blindness
 from ..diagnosis.engine import Diagnoser
 from ..diagnosis.verdict import Verdict
 from .experiment_config import dispatcher_config, ranking_direction
@@ -153,18 +153,12 @@ class BTTacklerAssessor(Assessor):
         record = self._diagnoser.latest_record(trial)
         if self._told_blind or record is None:
             return
-        blind = blind_indicators(record)
-        unseen = [i for i in self._indicator_ids if any(i in indicators for indicators in blind.values())]
-        if not unseen:
+        blind = blindness(record, self._indicator_ids)
+        if not blind:
             return
         self._told_blind = True
         _logger.warning(
-            "BTTackler trial %s reports no %s, so %s cannot judge it; only %s do. Fix: report through "
-            "bttackler_nni.Reporter in the trial script (README, Quickstart) (warned once per experiment)",
-            trial,
-            " and no ".join(blind),
-            ", ".join(unseen),
-            ", ".join(i for i in self._indicator_ids if i not in unseen) or "none",
+            "BTTackler trial %s reports %s. Fix: %s (warned once per experiment)", trial, blind, REPORTER_FIX
         )
 
 

@@ -65,6 +65,17 @@ class ReplayResult:
         return Counter(stop.reason.indicator for stop in self.stops)
 
 
+def recorded_config(experiment: Experiment) -> AssessorConfig | None:
+    """The settings ``experiment``'s own BTTackler assessor ran with, from its journal (the paper
+    preset for a journal written before presets existed); ``None`` when it had no BTTackler assessor."""
+    settings = experiment.assessor_settings
+    if not settings:
+        return None
+    if "preset" not in settings:  # journaled before presets: the paper's method ran
+        settings = {**settings, "preset": "paper"}
+    return AssessorConfig.from_class_args(settings)
+
+
 def replay(experiment: Experiment, config: AssessorConfig | None = None) -> ReplayResult:
     """Replay ``experiment``'s reports through the engine.
 
@@ -75,14 +86,7 @@ def replay(experiment: Experiment, config: AssessorConfig | None = None) -> Repl
             defaults ranking in the experiment's direction.
     """
     if config is None:
-        settings = experiment.assessor_settings
-        if settings and "preset" not in settings:  # journaled before presets: the paper's method ran
-            settings = {**settings, "preset": "paper"}
-        config = (
-            AssessorConfig.from_class_args(settings)
-            if settings
-            else AssessorConfig(direction=experiment.direction)
-        )
+        config = recorded_config(experiment) or AssessorConfig(direction=experiment.direction)
     diagnoser = Diagnoser(config)
     arrivals = sorted(
         (

@@ -7,13 +7,19 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from ..diagnosis.config import ConfigError
+from ..diagnosis.coverage import REPORTER_FIX, blindness
 from ..dispatcher.journal import VERDICTS_FILE, journal_dir_of_experiment
 from ..experiments.store import Experiment, Trial
+from ..record import parse_record
 from .failure_hint import failure_hint
+from .replay import recorded_config
 
 _UNFINISHED = ("WAITING", "RUNNING", "UNKNOWN")
 FAILED_LOGS_SHOWN = 3
 """How many failed trials' logs a summary points to."""
+TRIAL_IDS_SHOWN = 3
+"""How many trials a summary names as examples of a group."""
 _MISSING_MODULE = re.compile(r"ModuleNotFoundError: No module named '([\w.]+)'")
 
 
@@ -74,6 +80,34 @@ def failed_trials_note(experiment: Experiment, shown: int = FAILED_LOGS_SHOWN) -
     return lines
 
 
+def blind_trials_note(experiment: Experiment) -> list[str]:
+    """Which of BTTackler's indicators could not judge the trials, because of what the trials reported
+    (plain numbers, or a dict without the Reporter's statistics), and the fix. Empty where BTTackler
+    did not judge the experiment or every trial's first report carried what its indicators read."""
+    try:
+        config = recorded_config(experiment)
+    except ConfigError:  # settings of a version that read them otherwise: say nothing rather than guess
+        return []
+    if config is None:
+        return []
+    indicator_ids = [indicator.id for indicator in config.build_indicators()]
+    judged = [trial for trial in experiment.trials if trial.intermediate]
+    blind: dict[str, list[str]] = {}
+    for trial in judged:
+        text = blindness(parse_record(trial.intermediate[0])[0], indicator_ids)
+        if text:
+            blind.setdefault(text, []).append(trial.id)
+    lines = []
+    for text, trial_ids in blind.items():
+        examples = ", ".join(trial_ids[:TRIAL_IDS_SHOWN]) + (
+            ", ..." if len(trial_ids) > TRIAL_IDS_SHOWN else ""
+        )
+        lines.append(f"  {len(trial_ids)} of {len(judged)} trial(s) ({examples}) reported {text}")
+    if lines:
+        lines.append(f"    Fix: {REPORTER_FIX}")
+    return lines
+
+
 def summarize(experiment: Experiment, status: str | None = None, max_rows: int = 60) -> str:
     """A short report: counts, stops per indicator, the best trial, and one line per trial."""
     trials = experiment.trials
@@ -112,6 +146,7 @@ def summarize(experiment: Experiment, status: str | None = None, max_rows: int =
     best = _best(experiment)
     if best is not None:
         lines.append(f"  best: trial {best.id} {_value(best.last_value)} ({_parameters(best.parameters)})")
+    lines.extend(blind_trials_note(experiment))
     lines.extend(failed_trials_note(experiment))
     lines.append("")
     lines.append(f"  {'trial':<8}{'outcome':<36}{'reports':>8}{'value':>10}  reason")
