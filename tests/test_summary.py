@@ -1,4 +1,5 @@
-"""What an experiment's summary says about trials whose reports leave BTTackler's indicators blind."""
+"""What an experiment's summary says about trials whose reports leave BTTackler's indicators blind, and
+about trials that failed after their final result."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pytest
 from synthetic import healthy_history
 
 from bttackler_nni.diagnosis.config import AssessorConfig
-from bttackler_nni.evaluation.summary import blind_trials_note, summarize
+from bttackler_nni.evaluation.summary import blind_trials_note, outcome, summarize
 from bttackler_nni.experiments.store import Experiment, Trial
 
 
@@ -71,3 +72,13 @@ def test_more_than_three_blind_trials_are_counted_and_three_named():
     reports = {f"T{n}": [0.5] for n in range(5)}
     (line, _fix) = blind_trials_note(experiment_of(reports, DEFAULTS))
     assert line.startswith("  5 of 5 trial(s) (T0, T1, T2, ...) reported no gradient statistics")
+
+
+def test_a_trial_that_failed_after_its_final_result_is_told_apart_from_one_that_never_sent_it():
+    experiment = experiment_of({"Done": [0.4, 0.5], "Crash": [0.4]}, DEFAULTS)
+    done, crash = experiment.trials
+    done.status, done.final = "FAILED", 0.5  # e.g. torch aborted at exit, after training ended
+    crash.status = "FAILED"
+    assert outcome(done, experiment) == "failed after its final result"
+    assert outcome(crash, experiment) == "failed"
+    assert "failed 1, failed after its final result 1" in summarize(experiment)

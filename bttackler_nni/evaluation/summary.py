@@ -40,7 +40,8 @@ def estimated_seconds_saved(trial: Trial) -> float | None:
 def outcome(trial: Trial, experiment: Experiment) -> str:
     """What happened to a trial, in words: BTTackler's stop reason first, else NNI's status.
 
-    NNI leaves the trials that ran when an experiment was stopped marked RUNNING; they were killed.
+    NNI leaves the trials that ran when an experiment was stopped marked RUNNING; they were killed. A
+    trial that failed after it sent its final result is told apart: the tuner has its result.
     """
     if trial.stopped_by_bttackler and trial.stop_verdict is not None:
         verdict = trial.stop_verdict
@@ -50,6 +51,8 @@ def outcome(trial: Trial, experiment: Experiment) -> str:
         return "killed when the experiment stopped"
     if trial.status == "USER_CANCELED":  # NNI 3.0 records any death by a signal so (docs/nni-notes.md)
         return "killed by a signal or cancelled"
+    if trial.failed and trial.final is not None:  # e.g. torch aborting at exit (docs/nni-notes.md)
+        return "failed after its final result"
     return trial.status.lower()
 
 
