@@ -129,3 +129,25 @@ def test_a_stopped_trials_gradient_diagnostics_can_be_chosen_and_are_plotted(pag
         assert series["data"] == pytest.approx([record[key] for record in trial.intermediate])
     page.wait_for_timeout(1500)  # ECharts draws the line in an animation of about 1 s
     page.screenshot(path=screenshots / "stopped-trial-grad-median.png")
+
+
+def test_why_a_trial_was_stopped_is_in_the_web_uis_dispatcher_log(page, repaired, screenshots):
+    """The "Log files" button of every experiment page opens NNI's log panel; its "Dispatcher log" tab
+    has the line BTTackler logs for each stop, with the indicator, its rule, the observed value and the
+    threshold. The panel's editor wraps long lines anywhere, so the text is compared without spaces."""
+    experiment, url = repaired
+    stopped = [t for t in experiment.trials if t.stopped_by_bttackler]
+    assert stopped
+    page.goto(f"{url}/oview")
+    page.locator('img[alt="log"]').click(timeout=60_000)
+    panel = page.get_by_role("dialog")
+    panel.get_by_role("tab", name="Dispatcher log").click()
+    shown = "".join(panel.inner_text(timeout=60_000).split())
+    for trial in stopped:
+        verdict, reason = trial.stop_verdict, trial.stop_verdict.reason
+        line = (
+            f"BTTackler trial {trial.id} stopped at epoch {verdict.epoch} (report {verdict.report}) "
+            f"by {reason.indicator} ({reason.title}) [{reason.kind.value}]"
+        )
+        assert "".join(line.split()) in shown, line
+    page.screenshot(path=screenshots / "dispatcher-log.png")
