@@ -6,11 +6,12 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
 from bttackler_nni.evaluation.failure_hint import failure_hint
-from bttackler_nni.evaluation.summary import failed_trials_note
+from bttackler_nni.evaluation.summary import explain_trial, failed_trials_note
 from bttackler_nni.experiments.store import Experiment, Trial
 
 FAILING = textwrap.dedent(
@@ -68,8 +69,8 @@ def test_hints_from_short_or_unexpected_stderr(stderr, hint):
     assert failure_hint(stderr) == hint
 
 
-def test_the_summary_shows_the_hint_of_a_failed_torchrun_trial(tmp_path):
-    stderr = _stderr_of(tmp_path, "raise", TORCHRUN)
+def experiment_with_a_failed_trial(tmp_path, stderr: str) -> tuple[Experiment, Path]:
+    """An experiment of the local training service whose one trial failed, having written ``stderr``."""
     folder = tmp_path / "experiment" / "environments" / "local-env" / "trials" / "AbCd1"
     folder.mkdir(parents=True)
     (folder / "trial.stderr").write_text(stderr)
@@ -81,8 +82,30 @@ def test_the_summary_shows_the_hint_of_a_failed_torchrun_trial(tmp_path):
         trials=[Trial(id="AbCd1", sequence=0, parameter_id=0, parameters={}, status="FAILED")],
         verdicts=[],
     )
+    return experiment, folder
+
+
+def test_the_summary_shows_the_hint_of_a_failed_torchrun_trial(tmp_path):
+    experiment, folder = experiment_with_a_failed_trial(tmp_path, _stderr_of(tmp_path, "raise", TORCHRUN))
     assert failed_trials_note(experiment) == [
         "  1 trial(s) failed; their logs:",
         f"    AbCd1: {folder / 'trial.log'}  (stderr: torchrun: rank 1 exited with code 1: "
         "ValueError: learning rate must be positive, got -0.1)",
     ]
+
+
+def test_why_on_a_failed_trial_shows_its_log_the_hint_and_the_fix_for_a_missing_module(tmp_path):
+    stderr = (
+        'Traceback (most recent call last):\n  File "train.py", line 1\n'
+        "ModuleNotFoundError: No module named 'sklearn'\n"
+    )
+    experiment, folder = experiment_with_a_failed_trial(tmp_path, stderr)
+    fix = (
+        "sklearn is not installed for the Python that ran this trial (on a remote worker: the python in "
+        "its machineList pythonPath); install it there"
+    )
+    assert explain_trial(experiment, "AbCd1").splitlines()[-2:] == [
+        f"  its log: {folder / 'trial.log'}  (stderr: ModuleNotFoundError: No module named 'sklearn')",
+        f"    {fix}",
+    ]
+    assert failed_trials_note(experiment)[-1] == f"      {fix}"

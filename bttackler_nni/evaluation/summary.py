@@ -64,20 +64,9 @@ def failed_trials_note(experiment: Experiment, shown: int = FAILED_LOGS_SHOWN) -
         return []
     lines = [f"  {len(failed)} trial(s) failed; their logs:"]
     for trial in failed[:shown]:
-        folder = experiment.trial_log_dir(trial.id)
-        if folder is None:
-            lines.append(f"    {trial.id}: on the training service's machine (see NNI's web UI, trial logs)")
-            continue
-        hint = _failure_hint_of(folder / "trial.stderr")
-        lines.append(
-            f"    {trial.id}: {folder / 'trial.log'}" + (f"  (stderr: {hint[:160]})" if hint else "")
-        )
-        missing = _MISSING_MODULE.search(hint)
-        if missing:
-            lines.append(
-                f"      {missing.group(1)} is not installed for the Python that ran this trial (on a remote "
-                "worker: the python in its machineList pythonPath); install it there"
-            )
+        where, *fixes = _failure_report(experiment, trial)
+        lines.append(f"    {trial.id}: {where}")
+        lines.extend(f"    {fix}" for fix in fixes)
     if len(failed) > shown:
         lines.append(f"    ... and {len(failed) - shown} more (NNI's web UI shows each trial's log)")
     return lines
@@ -191,7 +180,28 @@ def explain_trial(experiment: Experiment, trial_id: str) -> str:
         lines.extend(f"       note: {note}" for note in verdict.notes)
     if not verdicts:
         lines.append("  BTTackler gave this trial no verdict (it reported no intermediate result).")
+    if trial.failed:
+        where, *fixes = _failure_report(experiment, trial)
+        lines.append(f"  its log: {where}")
+        lines.extend(f"  {fix}" for fix in fixes)
     return "\n".join(lines)
+
+
+def _failure_report(experiment: Experiment, trial: Trial) -> list[str]:
+    """Where a failed trial's log is, with the line of its stderr that says why, then the fix where
+    that line names a module that is not installed."""
+    folder = experiment.trial_log_dir(trial.id)
+    if folder is None:
+        return ["on the training service's machine (see NNI's web UI, trial logs)"]
+    hint = _failure_hint_of(folder / "trial.stderr")
+    lines = [f"{folder / 'trial.log'}" + (f"  (stderr: {hint[:160]})" if hint else "")]
+    missing = _MISSING_MODULE.search(hint)
+    if missing:
+        lines.append(
+            f"  {missing.group(1)} is not installed for the Python that ran this trial (on a remote "
+            "worker: the python in its machineList pythonPath); install it there"
+        )
+    return lines
 
 
 def _failure_hint_of(stderr_file: Path) -> str:
