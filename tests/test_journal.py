@@ -14,6 +14,7 @@ from bttackler_nni.dispatcher.journal import (
     TUNER_FEEDBACK_FILE,
     VERDICTS_FILE,
     JsonlJournal,
+    StoppedTrials,
     read_jsonl,
 )
 
@@ -171,3 +172,21 @@ def test_resume_with_a_directory_in_place_of_the_feedback_journal_starts_clean(j
     (journal_dir / TUNER_FEEDBACK_FILE).mkdir(parents=True)
     assert replayed(caplog) == []
     assert "cannot read" in caplog.text
+
+
+def test_the_trials_bttackler_stopped_are_read_as_the_journal_grows_past_torn_and_damaged_lines(journal_dir):
+    """What ``bttackler run``'s progress line counts as "stopped by BTTackler", poll after poll."""
+    path = journal_dir / VERDICTS_FILE
+    stopped = StoppedTrials(path)
+    assert stopped.update() == frozenset()  # no journal yet
+    assessor = BTTacklerAssessor()
+    for n in range(1, 4):
+        assessor.assess_trial("flat", FLAT[:n])
+        assessor.assess_trial("healthy", healthy_history(n))
+    assert stopped.update() == {"flat"}
+    with path.open("ab") as stream:  # a damaged line, then a line the assessor is still writing
+        stream.write(b'{"trial": "x", "stop": tr\xff}\n{"trial": "late", "report": 4, "stop": ')
+    assert stopped.update() == {"flat"}
+    with path.open("ab") as stream:
+        stream.write(b'true}\n{"trial": "healthy", "report": 4, "stop": false}\n')
+    assert stopped.update() == {"flat", "late"}

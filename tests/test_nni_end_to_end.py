@@ -65,6 +65,8 @@ def test_bad_trials_stopped_with_reasons_shown_early_stopped_and_fed_to_tpe(btta
     assert "cannot judge" not in dispatcher_log  # the Reporter's records leave no indicator blind
     assert "cannot judge" not in output  # nor does the closing summary say so
     assert "stopped by PLC" in output and "EARLY_STOPPED" in output  # the closing summary
+    progress = [line for line in output.splitlines() if " trials ended (" in line]
+    assert f"{len(stopped)} stopped by BTTackler" in progress[-1], progress  # counted as ours, not NNI's
 
 
 def test_without_an_assessor_every_trial_runs_to_its_end(baseline_run):

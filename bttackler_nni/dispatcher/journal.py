@@ -119,6 +119,35 @@ def read_jsonl(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
         yield line
 
 
+class StoppedTrials:
+    """The trials a verdict journal says BTTackler stopped, read as the journal grows: each call reads
+    only the complete lines written since the last one, so a progress loop can call it every poll.
+    Damaged lines are skipped silently (the summary's reading warns about them once)."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._offset = 0
+        self._stopped: set[str] = set()
+
+    def update(self) -> frozenset[str]:
+        try:
+            with open(self.path, "rb") as stream:
+                stream.seek(self._offset)
+                data = stream.read()
+        except OSError:  # not written yet, or unreadable: what was read so far stands
+            return frozenset(self._stopped)
+        complete = data[: data.rfind(b"\n") + 1]  # a line still being written waits for the next call
+        self._offset += len(complete)
+        for raw in complete.split(b"\n"):
+            try:
+                line = json.loads(raw.decode("utf-8"))
+            except (UnicodeDecodeError, ValueError):
+                continue
+            if isinstance(line, dict) and line.get("stop") is True and isinstance(line.get("trial"), str):
+                self._stopped.add(line["trial"])
+        return frozenset(self._stopped)
+
+
 def verdict_line(verdict: Verdict, parameter_id: int | None, time: float) -> dict[str, Any]:
     """A verdict as the journal stores it: the verdict's JSON, the NNI parameter id the trial
     reported it received (kept for audits of NNI's parameter hand-out), and when it was given."""

@@ -40,6 +40,7 @@ from typing import Any
 
 import yaml
 
+from ..dispatcher.journal import VERDICTS_FILE, StoppedTrials, journal_dir_of_experiment
 from . import remote
 from .store import ExperimentNotFound, experiment_directory, load, registry_entry
 
@@ -323,6 +324,7 @@ def wait(
     """
     started = time.monotonic()
     last_line = ""
+    stopped = StoppedTrials(journal_dir_of_experiment(experiment.directory) / VERDICTS_FILE)
     while True:
         try:
             status = rest(experiment, "check-status")
@@ -333,8 +335,7 @@ def wait(
                 or f"NNI's web server at {experiment.url} stopped answering: {error}"
             ) from error
         state = status.get("status", "?")
-        counts = Counter(trial.get("status") for trial in trials)
-        line = _progress_line(state, counts)
+        line = _progress_line(state, trials, stopped.update())
         if on_progress is not None and line != last_line:
             on_progress(f"[{time.monotonic() - started:6.0f}s] {line}")
             last_line = line
@@ -371,10 +372,21 @@ def _all_trials_ended(experiment: RunningExperiment, trials: list[dict[str, Any]
     return isinstance(proposed, int) and len(trials) >= proposed
 
 
-def _progress_line(state: str, counts: Counter) -> str:
-    ended = sum(n for status, n in counts.items() if status not in _UNFINISHED_TRIALS)
-    parts = [f"{n} {status.lower()}" for status, n in sorted(counts.items())]
-    return f"{state}: {ended} of {sum(counts.values())} trials ended ({', '.join(parts) or 'none yet'})"
+def _progress_line(state: str, trials: list[dict[str, Any]], stopped: frozenset[str]) -> str:
+    """``RUNNING: 5 of 8 trials ended (3 running, 2 stopped by BTTackler, 3 succeeded)``: NNI's status
+    of each trial, except that a trial BTTackler stopped is counted as such, whatever NNI calls it
+    (EARLY_STOPPED, USER_CANCELED, or FAILED under a launcher such as ``torchrun``)."""
+    labels = Counter(_progress_label(trial, stopped) for trial in trials)
+    ended = sum(n for label, n in labels.items() if label.upper() not in _UNFINISHED_TRIALS)
+    parts = [f"{n} {label}" for label, n in sorted(labels.items())]
+    return f"{state}: {ended} of {len(trials)} trials ended ({', '.join(parts) or 'none yet'})"
+
+
+def _progress_label(trial: dict[str, Any], stopped: frozenset[str]) -> str:
+    status = str(trial.get("status"))
+    if trial.get("trialJobId") in stopped and status not in (*_UNFINISHED_TRIALS, "SUCCEEDED"):
+        return "stopped by BTTackler"
+    return status.lower()
 
 
 def _dispatcher_died(directory: Path) -> bool:
