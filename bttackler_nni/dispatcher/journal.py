@@ -109,8 +109,8 @@ def read_jsonl(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
         if not raw.strip():
             continue
         try:
-            line = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant, parse_float=_finite_float)
-        except (UnicodeDecodeError, ValueError) as error:
+            line = _decode_line(raw)
+        except ValueError as error:  # UnicodeDecodeError among them
             _logger.warning("BTTackler skipped unreadable line %d of %s (%s)", number, path, _short(error))
             continue
         if not isinstance(line, dict):
@@ -119,10 +119,17 @@ def read_jsonl(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
         yield line
 
 
+def _decode_line(raw: bytes) -> Any:
+    """One journal line's JSON value, by the journal's rules (UTF-8, no bare non-finite number);
+    raises ``ValueError`` for a line that breaks them."""
+    return json.loads(raw.decode("utf-8"), parse_constant=_reject_constant, parse_float=_finite_float)
+
+
 class StoppedTrials:
     """The trials a verdict journal says BTTackler stopped, read as the journal grows: each call reads
     only the complete lines written since the last one, so a progress loop can call it every poll.
-    Damaged lines are skipped silently (the summary's reading warns about them once)."""
+    Lines damaged by :func:`read_jsonl`'s rules are skipped silently (the summary's reading warns
+    about them once)."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
@@ -140,8 +147,8 @@ class StoppedTrials:
         self._offset += len(complete)
         for raw in complete.split(b"\n"):
             try:
-                line = json.loads(raw.decode("utf-8"))
-            except (UnicodeDecodeError, ValueError):
+                line = _decode_line(raw)
+            except ValueError:
                 continue
             if isinstance(line, dict) and line.get("stop") is True and isinstance(line.get("trial"), str):
                 self._stopped.add(line["trial"])
