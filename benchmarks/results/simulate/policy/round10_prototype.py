@@ -14,8 +14,9 @@ prints one line per arm: 50 paired seeds, concurrency 8, budget fraction 0.5 (th
 ``none``/``measured``: the start-up charged per trial.
 """
 
-import statistics
 import sys
+
+from screen_lines import print_arm_lines
 
 from bttackler_nni.evaluation.arms import DiagnosisPolicy, config_for_bank, resolve_arm
 from bttackler_nni.evaluation.banks import read_bank
@@ -64,20 +65,7 @@ def main():
         arms.append(Arm(name, "PLC vetoed", lambda seed, s=share, k=sticky: PeerGuardedPLC(config, s, k)))
     seconds = bank.startup_seconds if startup == "measured" else 0.0
     sim = simulate(bank, arms, seeds=50, budget_frac=0.5, concurrency=8, sampling=sampling, startup=seconds)
-    for arm in arms:
-        outcomes = [o for o in sim.of(arm.name) if o.compared]  # the baseline arm itself is not
-        if not outcomes:
-            continue
-        reached = [o.tsba for o in outcomes if o.tsba is not None]
-        median = statistics.median(reached) if reached else float("nan")
-        print(
-            f"{bank.name:26s} {sampling:6s} {startup:8s} {arm.name:22s} "
-            f"top10 {statistics.mean(o.top10hr for o in outcomes):.3f} tsba~ {median:.3f} "
-            f"never {len(outcomes) - len(reached):2d} "
-            f"stop {statistics.mean(o.stopped_share for o in outcomes):.1%} "
-            f"n {statistics.mean(o.trials_within_budget for o in outcomes):.1f}",
-            flush=True,
-        )
+    print_arm_lines(sim, arms, f"{bank.name:26s} {sampling:6s} {startup:8s}", 22)
 
 
 if __name__ == "__main__":

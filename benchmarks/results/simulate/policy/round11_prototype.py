@@ -18,7 +18,8 @@ the start-up charged per trial.
 """
 
 import argparse
-import statistics
+
+from screen_lines import print_arm_lines
 
 from bttackler_nni.diagnosis.direction import Direction
 from bttackler_nni.evaluation.arms import DiagnosisPolicy, config_for_bank, resolve_arm
@@ -98,20 +99,7 @@ def main():
         sampling=args.sampling,
         startup=seconds,
     )
-    for arm in arms:
-        outcomes = [o for o in sim.of(arm.name) if o.compared]  # the baseline arm itself is not
-        if not outcomes:
-            continue
-        reached = [o.tsba for o in outcomes if o.tsba is not None]
-        median = statistics.median(reached) if reached else float("nan")
-        print(
-            f"{bank.name:26s} {args.sampling:6s} {args.startup:8s} {arm.name:16s} "
-            f"top10 {statistics.mean(o.top10hr for o in outcomes):.3f} tsba~ {median:.3f} "
-            f"never {len(outcomes) - len(reached):2d} "
-            f"stop {statistics.mean(o.stopped_share for o in outcomes):.1%} "
-            f"n {statistics.mean(o.trials_within_budget for o in outcomes):.1f}",
-            flush=True,
-        )
+    print_arm_lines(sim, arms, f"{bank.name:26s} {args.sampling:6s} {args.startup:8s}", 16)
 
 
 if __name__ == "__main__":
