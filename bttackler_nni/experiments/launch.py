@@ -377,7 +377,7 @@ def _progress_line(state: str, trials: list[dict[str, Any]], stopped: frozenset[
     of each trial, except that a trial BTTackler stopped is counted as such, whatever NNI calls it
     (EARLY_STOPPED, USER_CANCELED, or FAILED under a launcher such as ``torchrun``)."""
     labels = Counter(_progress_label(trial, stopped) for trial in trials)
-    ended = sum(n for label, n in labels.items() if label.upper() not in _UNFINISHED_TRIALS)
+    ended = sum(trial.get("status") not in _UNFINISHED_TRIALS for trial in trials)
     parts = [f"{n} {label}" for label, n in sorted(labels.items())]
     return f"{state}: {ended} of {len(trials)} trials ended ({', '.join(parts) or 'none yet'})"
 
