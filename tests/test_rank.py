@@ -238,6 +238,61 @@ def test_rank_agreement_is_spearmans_correlation_with_ties_sharing_their_mean_ra
     assert flat.rank_agreement(0, 3) == (None, 3)  # equal values at epoch 0 rank nothing
 
 
+def timed_peers(config: AssessorConfig | None = None) -> Diagnoser:
+    """The ten finished peers of PEER_LEVELS, each taking 1 s an epoch."""
+    diagnoser = Diagnoser(config)
+    for i, level in enumerate(PEER_LEVELS):
+        assert not run(diagnoser, f"peer{i}", timed(slow(level), 2.0))[-1].stop
+    return diagnoser
+
+
+def test_rnk_asks_a_trial_whose_epochs_cost_more_than_its_peers_to_rank_higher():
+    # 0.7: 3 of the 10 peers ahead (0.71, 0.74, 0.77), below max_share_better 0.5.
+    assert not any(v.stop for v in run(timed_peers(), "as fast", timed(slow(0.7), 2.0)))
+    verdict = run(timed_peers(), "twice as slow", timed(slow(0.7), 2.0, epoch_seconds=2.0))[-1]
+    assert verdict.stop and verdict.epoch == 0 and verdict.reason.indicator == "RNK"
+    assert verdict.reason.value == pytest.approx(0.3) and verdict.reason.threshold == pytest.approx(0.25)
+    assert (
+        "> max_share_better 0.5 x (median epoch of 10 peers 1 s / its own 2 s) ** cost_exponent 1 = 0.25; "
+        in verdict.reason.rule
+    )
+    # The bar follows the trial's mean over its epochs so far, and cost_exponent weighs the ratio.
+    half_weight = AssessorConfig(indicators={"RNK": {"cost_exponent": 0.5}})  # 0.5 / 2 ** 0.5 = 0.35
+    assert not any(v.stop for v in run(timed_peers(half_weight), "slow", timed(slow(0.7), 2.0, 2.0)))
+
+
+def test_rnk_gives_a_trial_whose_epochs_cost_less_more_time_and_cost_exponent_zero_turns_that_off():
+    # 0.6: 6 of 10 peers ahead, above max_share_better 0.5; at 0.5 s an epoch the bar is 0.5 / 0.5 = 1.
+    assert run(timed_peers(), "as fast", timed(slow(0.6), 2.0))[-1].stop
+    assert not any(v.stop for v in run(timed_peers(), "twice as fast", timed(slow(0.6), 2.0, 0.5)))
+    plain = AssessorConfig(indicators={"RNK": {"cost_exponent": 0}})
+    verdict = run(timed_peers(plain), "twice as fast", timed(slow(0.6), 2.0, 0.5))[-1]
+    assert verdict.stop and verdict.reason.threshold == 0.5
+    assert "> max_share_better; " in verdict.reason.rule
+
+
+def test_the_cost_bar_needs_min_peers_timed_peers_and_a_timed_trial():
+    # Untimed peers: a slow trial is judged by max_share_better alone (3 of 10 ahead: no stop).
+    assert not any(v.stop for v in run(with_peers(), "slow", timed(slow(0.7), 2.0, 3.0)))
+    # Timed peers, an untimed trial: the same.
+    assert not any(v.stop for v in run(timed_peers(), "untimed", slow(0.7)))
+    few = AssessorConfig(indicators={"RNK": {"min_peers": 11}})  # 10 timed peers are too few
+    assert not any(v.stop for v in run(timed_peers(few), "slow", timed(slow(0.7), 2.0, 3.0)))
+
+
+def test_trial_times_give_the_median_of_the_other_trials_mean_epoch_seconds():
+    times = TrialTimes()
+    assert times.median_epoch_seconds() is None
+    times.add("a", 0, 1.0, None)
+    times.add("a", 1, 3.0, None)  # mean 2 s; no start-up needed
+    times.add("b", 0, 5.0, 1.0)
+    times.add("c", 0, 9.0, 1.0)
+    times.add("c", 1, float("inf"), 1.0)  # never counted
+    assert times.median_epoch_seconds() == (5.0, 3)
+    assert times.median_epoch_seconds(exclude="b") == (5.5, 2)
+    assert times.median_epoch_seconds(exclude="nobody") == (5.0, 3)
+
+
 def test_rnk_honours_its_share_threshold():
     strict = AssessorConfig(indicators={"RNK": {"max_share_better": 0.9}})
     assert not run(with_peers(strict), "middling", slow(0.55))[-1].stop  # 8 of 10 better: not > 0.9
@@ -480,6 +535,10 @@ def test_settings_given_with_a_preset_apply_on_top_of_it():
         ),
         ({"indicators": {"RNK": {"veto_drop": 0}}}, "classArgs.indicators.RNK.veto_drop = 0: must be > 0"),
         ({"indicators": {"NMG": {"noise_k": -1}}}, "classArgs.indicators.NMG.noise_k = -1: must be >= 0"),
+        (
+            {"indicators": {"RNK": {"cost_exponent": -1}}},
+            "classArgs.indicators.RNK.cost_exponent = -1: must be >= 0",
+        ),
         ({"indicators": {"RNK": {"min_peer": 3}}}, "RNK has no key 'min_peer' (did you mean 'min_peers'?)"),
     ],
 )

@@ -122,8 +122,8 @@ class TrialTimes:
     model, which the next trial pays again), so how much of a trial a stop saves differs from task to
     task: round 7 of the policy benchmarks measured 0.70-0.85 at the first report of Ex96Trans and
     of 20-epoch Cifar10CNN, 0.31-0.55 on the shorter tasks. Both are task properties, taken as
-    medians over the trials (a trial's own speed would single out the slow ones, which on some tasks
-    are the best).
+    medians over the trials. What one trial's epochs cost against that median
+    (:meth:`median_epoch_seconds`) is a property of the trial, which RNK weighs against its rank.
     """
 
     def __init__(self) -> None:
@@ -140,6 +140,12 @@ class TrialTimes:
     def timed_trials(self) -> int:
         """How many trials reported both an epoch's seconds and their start-up."""
         return len(self._epoch_seconds.keys() & self._startup.keys())
+
+    def median_epoch_seconds(self, exclude: str | None = None) -> tuple[float, int] | None:
+        """The median over the trials but ``exclude`` of their mean epoch seconds, and how many trials
+        that is; ``None`` before any such trial reported an epoch's seconds."""
+        means = [np.mean(list(epochs.values())) for t, epochs in self._epoch_seconds.items() if t != exclude]
+        return (float(np.median(means)), len(means)) if means else None
 
     def saving_share(self, epoch: int, max_epochs: int) -> float | None:
         """The share of a trial's cost that stopping it after ``epoch`` saves, ``None`` before any trial

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...record import TRAIN_LOSS
+from ...record import EPOCH_SECONDS, TRAIN_LOSS
 from ..direction import Direction
 from ..history import TrialHistory
 from ..peers import PeerValues
@@ -50,6 +50,13 @@ class RankedBelowPeers(Indicator):
     search whose start-up is small next to its epochs gains most from ranking early, and a task's
     late bloomers then cost least; where start-up dominates, a stop saves little and ranking waits
     for the check.
+
+    Cost: a search has a budget of time, and a trial whose epochs take ``r`` times the median of its
+    peers' (:meth:`~..peers.TrialTimes.median_epoch_seconds`, at least ``min_peers`` timed peers)
+    spends what ``r`` typical trials would, so the share of peers ahead above which it fires is
+    ``max_share_better / r ** cost_exponent`` (at most 1): a trial twice as slow must stay in the top
+    quarter, one twice as fast may run unless all its peers are ahead. Without timed reports, or
+    with ``cost_exponent`` 0, the bar is ``max_share_better``.
 
     Veto: the engine gives the trial more time when no problem indicator fired on the report (its
     gradients and losses look healthy) and :meth:`veto` finds its train loss still falling fast: at
@@ -88,6 +95,11 @@ class RankedBelowPeers(Indicator):
         veto_window: int = setting(3, ge=1, help="epochs over which the veto measures the train-loss drop")
         veto_drop: float = setting(
             0.1, gt=0, help="relative train-loss drop over veto_window epochs that vetoes a stop"
+        )
+        cost_exponent: float = setting(
+            1.0,
+            ge=0,
+            help="fires above max_share_better / (its epoch seconds / the peers' median) ** this; 0 = off",
         )
         min_saving: float = setting(
             0.6,
@@ -130,18 +142,39 @@ class RankedBelowPeers(Indicator):
         margin = self.settings.noise_k * trial.metric_noise(len(trial.records))
         level = value + margin if trial.direction is Direction.MAXIMIZE else value - margin
         share = peers.count_better(epoch, level, trial.direction) / count
-        if share <= self.settings.max_share_better:
+        bar, bar_rule = self._bar(trial)
+        if share <= bar:
             return None
         rule = (
             f"share of the {count} peers whose default at epoch {epoch} beats {value:.4g} by more than "
-            f"noise_k x its noise ({margin:.3g}) > max_share_better"
+            f"noise_k x its noise ({margin:.3g}) > {bar_rule}"
         )
         if self.settings.min_finished:
             agreement = self._rank_agreement(peers, epoch, trial.max_epochs) or self._saving(trial)
             if agreement is None:
                 return None
             rule += f"; {agreement}"
-        return self.firing(rule, share, self.settings.max_share_better)
+        return self.firing(rule, share, bar)
+
+    def _bar(self, trial: TrialHistory) -> tuple[float, str]:
+        """The share of peers ahead above which RNK fires for this trial, and how the rule names it:
+        ``max_share_better`` divided by the trial's epoch cost against its peers' (see the class)."""
+        settings = self.settings
+        plain = settings.max_share_better, "max_share_better"
+        own_seconds = trial.finite_series(EPOCH_SECONDS)
+        median = trial.trial_times.median_epoch_seconds(exclude=trial.trial) if trial.trial_times else None
+        if not settings.cost_exponent or own_seconds.size == 0 or median is None:
+            return plain
+        peers_seconds, timed_peers = median
+        own = float(np.mean(own_seconds))
+        if timed_peers < settings.min_peers or own <= 0 or peers_seconds <= 0:
+            return plain
+        bar = min(1.0, settings.max_share_better * (peers_seconds / own) ** settings.cost_exponent)
+        return bar, (
+            f"max_share_better {settings.max_share_better:g} x (median epoch of {timed_peers} peers "
+            f"{peers_seconds:.3g} s / its own {own:.3g} s) ** cost_exponent {settings.cost_exponent:g} "
+            f"= {bar:.2f}"
+        )
 
     def _saving(self, trial: TrialHistory) -> str | None:
         """Why a stop is worth it without rank agreement, or ``None`` while it saves too little."""
