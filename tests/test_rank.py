@@ -269,6 +269,9 @@ def test_rnk_gives_a_trial_whose_epochs_cost_less_more_time_and_cost_exponent_ze
     verdict = run(timed_peers(plain), "twice as fast", timed(slow(0.6), 2.0, 0.5))[-1]
     assert verdict.stop and verdict.reason.threshold == 0.5
     assert "> max_share_better; " in verdict.reason.rule
+    # Absurd times never break the bar: 1e-300 s an epoch against 1 s, squared, overflows to no bar.
+    squared = AssessorConfig(indicators={"RNK": {"cost_exponent": 2}})
+    assert not any(v.stop for v in run(timed_peers(squared), "instant", timed(slow(0.6), 2.0, 1e-300)))
 
 
 def test_the_cost_bar_needs_min_peers_timed_peers_and_a_timed_trial():

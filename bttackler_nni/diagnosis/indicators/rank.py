@@ -169,7 +169,11 @@ class RankedBelowPeers(Indicator):
         own = float(np.mean(own_seconds))
         if timed_peers < settings.min_peers or own <= 0 or peers_seconds <= 0:
             return plain
-        bar = min(1.0, settings.max_share_better * (peers_seconds / own) ** settings.cost_exponent)
+        try:
+            scale = (peers_seconds / own) ** settings.cost_exponent
+        except OverflowError:  # a trial absurdly faster than its peers: no finite bar
+            scale = math.inf
+        bar = min(1.0, settings.max_share_better * scale) if settings.max_share_better else 0.0
         return bar, (
             f"max_share_better {settings.max_share_better:g} x (median epoch of {timed_peers} peers "
             f"{peers_seconds:.3g} s / its own {own:.3g} s) ** cost_exponent {settings.cost_exponent:g} "
