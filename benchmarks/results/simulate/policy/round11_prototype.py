@@ -17,14 +17,12 @@ prints one line per arm: paired seeds, concurrency 8 (the tables' setting); ``no
 the start-up charged per trial.
 """
 
-import argparse
-
-from screen_lines import print_arm_lines
+from screen_lines import run_screen, screen_arguments
 
 from bttackler_nni.diagnosis.direction import Direction
 from bttackler_nni.evaluation.arms import DiagnosisPolicy, config_for_bank, resolve_arm
 from bttackler_nni.evaluation.banks import read_bank
-from bttackler_nni.evaluation.simulation import Arm, simulate
+from bttackler_nni.evaluation.simulation import Arm
 from bttackler_nni.record import parse_record
 
 ARMS = {  # name: (quantile of finished finals, min_finished, first_epoch)
@@ -71,12 +69,7 @@ class EnvelopeRule(DiagnosisPolicy):
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("bank")
-    parser.add_argument("sampling", choices=("iid", "halves"))
-    parser.add_argument("startup", choices=("none", "measured"))
-    parser.add_argument("--seeds", type=int, default=50)
-    parser.add_argument("--budget-frac", type=float, default=0.5)
+    parser = screen_arguments()
     args = parser.parse_args()
     bank = read_bank(args.bank)
     config = config_for_bank({}, bank)
@@ -89,17 +82,7 @@ def main():
                 lambda seed, q=quantile, m=min_finished, e=first_epoch: EnvelopeRule(config, q, m, e),
             )
         )
-    seconds = bank.startup_seconds if args.startup == "measured" else 0.0
-    sim = simulate(
-        bank,
-        arms,
-        seeds=args.seeds,
-        budget_frac=args.budget_frac,
-        concurrency=8,
-        sampling=args.sampling,
-        startup=seconds,
-    )
-    print_arm_lines(sim, arms, f"{bank.name:26s} {args.sampling:6s} {args.startup:8s}", 16)
+    run_screen(bank, arms, args)
 
 
 if __name__ == "__main__":

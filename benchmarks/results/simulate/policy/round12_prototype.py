@@ -20,16 +20,15 @@ prints one line per arm: paired seeds, concurrency 8 (the tables' setting); ``no
 the start-up charged per trial.
 """
 
-import argparse
 import dataclasses
 
 import numpy as np
-from screen_lines import print_arm_lines
+from screen_lines import run_screen, screen_arguments
 
 from bttackler_nni.diagnosis.indicators.rank import RankedBelowPeers
 from bttackler_nni.evaluation.arms import DiagnosisPolicy, config_for_bank, resolve_arm
 from bttackler_nni.evaluation.banks import read_bank
-from bttackler_nni.evaluation.simulation import Arm, simulate
+from bttackler_nni.evaluation.simulation import Arm
 
 ARMS = {  # name: (exponent, symmetric)
     "cost a1": (1.0, False),
@@ -84,12 +83,7 @@ class CostAwarePolicy(DiagnosisPolicy):
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("bank")
-    parser.add_argument("sampling", choices=("iid", "halves"))
-    parser.add_argument("startup", choices=("none", "measured"))
-    parser.add_argument("--seeds", type=int, default=50)
-    parser.add_argument("--budget-frac", type=float, default=0.5)
+    parser = screen_arguments()
     parser.add_argument("--arms", nargs="+", choices=list(ARMS), default=list(ARMS))
     args = parser.parse_args()
     bank = read_bank(args.bank)
@@ -105,17 +99,7 @@ def main():
                 lambda seed, a=exponent, s=symmetric: CostAwarePolicy(config, a, s),
             )
         )
-    seconds = bank.startup_seconds if args.startup == "measured" else 0.0
-    sim = simulate(
-        bank,
-        arms,
-        seeds=args.seeds,
-        budget_frac=args.budget_frac,
-        concurrency=8,
-        sampling=args.sampling,
-        startup=seconds,
-    )
-    print_arm_lines(sim, arms, f"{bank.name:26s} {args.sampling:6s} {args.startup:8s}", 16)
+    run_screen(bank, arms, args)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,40 @@
-"""The line per arm that the round prototypes print: Top10HR mean, TSBA median over the seeds that
-reached the baseline's best, how many never did, the stopped share and the trials within budget.
-A prototype imports it from its own folder, which Python puts first on the path when it runs one."""
+"""What the round prototypes share: their command line (BANK {iid,halves} {none,measured} [--seeds]
+[--budget-frac]), one simulation in the tables' setting (concurrency 8), and the line per arm they
+print: Top10HR mean, TSBA median over the seeds that reached the baseline's best, how many never did,
+the stopped share and the trials within budget. A prototype imports it from its own folder, which
+Python puts first on the path when it runs one."""
 
+import argparse
 import statistics
+
+from bttackler_nni.evaluation.simulation import simulate
+
+
+def screen_arguments() -> argparse.ArgumentParser:
+    """The arguments of a screen; a prototype may add its own before parsing."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("bank")
+    parser.add_argument("sampling", choices=("iid", "halves"))
+    parser.add_argument("startup", choices=("none", "measured"))
+    parser.add_argument("--seeds", type=int, default=50)
+    parser.add_argument("--budget-frac", type=float, default=0.5)
+    return parser
+
+
+def run_screen(bank, arms, args) -> None:
+    """``arms`` simulated on ``bank`` as ``args`` ask (the start-up charged per trial: the bank's
+    measured one or none), concurrency 8, then one line per arm."""
+    seconds = bank.startup_seconds if args.startup == "measured" else 0.0
+    sim = simulate(
+        bank,
+        arms,
+        seeds=args.seeds,
+        budget_frac=args.budget_frac,
+        concurrency=8,
+        sampling=args.sampling,
+        startup=seconds,
+    )
+    print_arm_lines(sim, arms, f"{bank.name:26s} {args.sampling:6s} {args.startup:8s}", 16)
 
 
 def print_arm_lines(simulation, arms, setting: str, arm_width: int) -> None:
