@@ -144,7 +144,7 @@ class TrialTimes:
     def median_epoch_seconds(self, exclude: str | None = None) -> tuple[float, int] | None:
         """The median over the trials but ``exclude`` of their mean epoch seconds, and how many trials
         that is; ``None`` before any such trial reported an epoch's seconds."""
-        means = [np.mean(list(epochs.values())) for t, epochs in self._epoch_seconds.items() if t != exclude]
+        means = [self._mean_epoch_seconds(trial) for trial in self._epoch_seconds if trial != exclude]
         return (float(np.median(means)), len(means)) if means else None
 
     def saving_share(self, epoch: int, max_epochs: int) -> float | None:
@@ -154,10 +154,14 @@ class TrialTimes:
         timed = self._epoch_seconds.keys() & self._startup.keys()
         if not timed:
             return None
-        seconds = float(np.median([np.mean(list(self._epoch_seconds[t].values())) for t in timed]))
+        seconds = float(np.median([self._mean_epoch_seconds(trial) for trial in timed]))
         startup = float(np.median([self._startup[t] for t in timed]))
         cost = startup + max_epochs * seconds
         return max(0, max_epochs - 1 - epoch) * seconds / cost if cost > 0 else None
+
+    def _mean_epoch_seconds(self, trial: str) -> float:
+        """``trial``'s mean over the epochs it reported seconds for."""
+        return float(np.mean(list(self._epoch_seconds[trial].values())))
 
 
 class Protection:
