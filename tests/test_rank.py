@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -41,10 +42,15 @@ def run(diagnoser: Diagnoser, trial: str, history: list) -> list[Verdict]:
     return verdicts
 
 
-def with_peers(config: AssessorConfig | None = None, levels: list[float] = PEER_LEVELS) -> Diagnoser:
+def with_peers(
+    config: AssessorConfig | None = None,
+    levels: list[float] = PEER_LEVELS,
+    history: Callable[[float], list[dict]] = slow,
+) -> Diagnoser:
+    """A diagnoser that has assessed one peer per level, each reporting ``history(level)``, none stopped."""
     diagnoser = Diagnoser(config)
     for i, level in enumerate(levels):
-        assert not run(diagnoser, f"peer{i}", slow(level))[-1].stop
+        assert not run(diagnoser, f"peer{i}", history(level))[-1].stop
     return diagnoser
 
 
@@ -168,10 +174,7 @@ def timed(history: list[dict], startup: float, epoch_seconds: float = 1.0) -> li
 
 def unfinished_peers(config: AssessorConfig, startup: float) -> Diagnoser:
     """Ten timed peers that stopped reporting at epoch 11 of 20: no finished peer shows rank agreement."""
-    diagnoser = Diagnoser(config)
-    for i, level in enumerate(PEER_LEVELS):
-        assert not run(diagnoser, f"peer{i}", timed(slow(level, epochs=12), startup))[-1].stop
-    return diagnoser
+    return with_peers(config, history=lambda level: timed(slow(level, epochs=12), startup))
 
 
 def test_rnk_fires_without_rank_agreement_where_a_stop_saves_at_least_min_saving():
@@ -240,10 +243,7 @@ def test_rank_agreement_is_spearmans_correlation_with_ties_sharing_their_mean_ra
 
 def timed_peers(config: AssessorConfig | None = None) -> Diagnoser:
     """The ten finished peers of PEER_LEVELS, each taking 1 s an epoch."""
-    diagnoser = Diagnoser(config)
-    for i, level in enumerate(PEER_LEVELS):
-        assert not run(diagnoser, f"peer{i}", timed(slow(level), 2.0))[-1].stop
-    return diagnoser
+    return with_peers(config, history=lambda level: timed(slow(level), 2.0))
 
 
 def test_rnk_asks_a_trial_whose_epochs_cost_more_than_its_peers_to_rank_higher():
