@@ -30,6 +30,9 @@ for pool in "$@"; do
   [ -n "${POOLS[$pool]:-}" ] || { echo "no pool $pool (known: ${!POOLS[*]})"; exit 2; }
   bank=benchmarks/banks/pools/$pool.jsonl
   bttackler bank merge $(for name in ${POOLS[$pool]}; do echo "benchmarks/banks/$name.jsonl"; done) --out "$bank" --overwrite  # a pool is rebuilt from its banks
+  # Curvefitting's answers depend only on the question (a trace's first reports), not on the bank
+  # that asks it, so a pool's cache starts from its banks' caches where simulate_policy.sh left them
+  cat $(for name in ${POOLS[$pool]}; do echo "benchmarks/banks/$name.jsonl.curves"; done) >"$bank.curves" 2>/dev/null || true
   size=$(($(wc -l <"$bank") - 1))
   # i.i.d.: 30 trials' time out of the pool; halves: 30 out of a half
   simulate_bank "$bank" "benchmarks/results/simulate/pools/$pool/short-" \
