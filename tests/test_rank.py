@@ -65,9 +65,9 @@ def test_rnk_stops_a_healthy_trial_below_the_median_of_its_peers_and_says_why():
     assert (reason.indicator, reason.title, reason.kind) == ("RNK", "Ranked Below Peers", Kind.HOPELESS)
     assert reason.value == pytest.approx(6 / 10) and reason.threshold == 0.5  # 0.62 ... 0.77 are better
     assert reason.rule == (
-        "share of the 10 peers whose default at epoch 0 beats 0.6 by more than noise_k x its noise (0) "
-        "> max_share_better; the 10 peers that reached epoch 19 rank at epoch 0 as at 19 "
-        "(Spearman 1.00 >= min_rank_agreement 0.8)"
+        "share of the 10 peers whose best default up to epoch 0 beats its best so far 0.6 by more than "
+        "noise_k x its noise (0) > max_share_better; the 10 peers that reached epoch 19 rank at epoch 0 "
+        "as at 19 (Spearman 1.00 >= min_rank_agreement 0.8)"
     )
     line = verdict.to_json()
     assert line["kind"] == "hopeless" and Verdict.from_json(line) == verdict
@@ -91,6 +91,41 @@ def test_rnk_follows_the_direction_of_the_metric():
     assert (
         verdict.stop and verdict.reason.indicator == "RNK" and verdict.reason.value == pytest.approx(8 / 11)
     )
+
+
+def test_rnk_ranks_best_so_far_so_that_one_bad_epoch_does_not_stop_a_trial():
+    # At 0.7 (above 7 of the 10 peers) but for one dip to 0.45 at epoch 6: ranked by its latest metric
+    # it is below every peer there and is stopped; by its best so far it stays ahead of 7.
+    dipping = [{**r, "default": 0.45} if e == 6 else r for e, r in enumerate(slow(0.7))]
+    latest = AssessorConfig(indicators={"RNK": {"start_fraction": 0.25, "best_so_far": False}})
+    stopped = run(with_peers(latest), "t", dipping)[-1]
+    assert stopped.stop and stopped.epoch == 6 and stopped.reason.value == pytest.approx(1.0)
+    assert not any(v.stop for v in run(with_peers(FROM_EPOCH_5), "t", dipping))
+
+
+def test_rnk_ranks_against_the_peers_best_up_to_the_same_epoch_not_beyond():
+    # Peers at 0.35-0.44 for 10 epochs, then 0.5 higher (ranked alike throughout, so ranks agree from
+    # the first epoch): up to epoch 9 a trial at 0.6 is ahead of all of them, though every peer's
+    # final best is ahead of it; at epoch 10 it is behind all.
+    def late_bloomer(level: float) -> list[dict]:
+        return [{**r, "default": level - 0.5} if e < 10 else r for e, r in enumerate(slow(level))]
+
+    diagnoser = with_peers(FROM_EPOCH_5, [0.85 + 0.01 * i for i in range(10)], late_bloomer)
+    verdicts = run(diagnoser, "t", slow(0.6))
+    assert verdicts[-1].stop and verdicts[-1].epoch == 10 and verdicts[-1].reason.value == pytest.approx(1.0)
+    assert "best default up to epoch 10 beats its best so far 0.6" in verdicts[-1].reason.rule
+
+
+def test_peer_values_count_each_trials_best_up_to_an_epoch():
+    peers = PeerValues(Direction.MINIMIZE)
+    for trial, losses in {"a": [0.5, 0.7, 0.2], "b": [0.9, 0.3], "c": [0.6]}.items():
+        for epoch, loss in enumerate(losses):
+            peers.add(trial, epoch, loss)
+    peers.add("a", 1, 0.1)  # a second value for (trial, epoch) never enters
+    assert [peers.count_better_so_far(1, level) for level in (0.6, 0.4, 0.3)] == [2, 1, 0]  # a 0.5, b 0.3
+    assert peers.count_better_so_far(2, 0.25) == 1 and peers.count_better_so_far(3, 0.0) == 0
+    with pytest.raises(ValueError, match="direction"):
+        PeerValues().count_better_so_far(0, 1.0)
 
 
 def test_rnk_fires_only_inside_its_epochs():
@@ -319,11 +354,13 @@ def test_a_trial_still_learning_fast_gets_more_time_and_the_veto_is_recorded():
 
 
 def test_rnk_spares_a_trial_whose_best_so_far_leads_the_other_trials():
-    # At 0.8 for its first 5 epochs, then at 0.55 (below 8 of the 10 peers at 0.5-0.77), training slowly.
+    # At 0.8 for its first 5 epochs, then at 0.55 (below 8 of the 10 peers at 0.5-0.77), training
+    # slowly. Ranked by its latest metric (best_so_far false), only the leader guard spares it.
     fell = [{**r, "default": 0.8} if e < 5 else r for e, r in enumerate(slow(0.55))]
-    unguarded = AssessorConfig(indicators={"RNK": {"start_fraction": 0.25, "leader_share": 0}})
+    latest = {"start_fraction": 0.25, "best_so_far": False}
+    unguarded = AssessorConfig(indicators={"RNK": {**latest, "leader_share": 0}})
     assert run(with_peers(unguarded), "t", fell)[-1].reason.indicator == "RNK"
-    verdicts = run(with_peers(FROM_EPOCH_5), "t", fell)  # leader_share 0.1 by default
+    verdicts = run(with_peers(AssessorConfig(indicators={"RNK": latest})), "t", fell)  # leader_share 0.1
     assert not verdicts[-1].stop
     assert verdicts[5].notes == (
         "RNK vetoed: its best default 0.8 so far is beaten by the best of 0 of the 10 other trials "
@@ -369,7 +406,7 @@ def test_vetoes_and_hopeless_stops_reach_why_and_the_summary():
     experiment = Experiment("exp", Path("exp"), 0.0, {}, trials, learning + hopeless)
     summary = summarize(experiment)
     assert "stops by indicator: RNK 1 (hopeless)" in summary
-    assert "RNK (Ranked Below Peers) [hopeless]: share of the 11 peers whose default" in summary
+    assert "RNK (Ranked Below Peers) [hopeless]: share of the 11 peers whose best default up to" in summary
     why = explain_trial(experiment, "learning")
     assert "note: RNK vetoed: no problem diagnosed and the train loss fell" in why
 

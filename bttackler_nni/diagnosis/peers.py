@@ -22,7 +22,8 @@ class PeerValues:
     """Finite values (train losses, or metrics) reported at each epoch, kept sorted, one per (trial, epoch).
 
     NaN and +-Inf never enter. Percentiles interpolate linearly between ranks, as numpy's default.
-    Given a ``direction``, each trial's best value is kept too, sorted, for :meth:`standing`.
+    Given a ``direction``, each trial's best value is kept too, sorted, for :meth:`standing`, and so
+    is each trial's best up to each epoch it reported, for :meth:`count_better_so_far`.
     """
 
     def __init__(self, direction: Direction | None = None) -> None:
@@ -31,14 +32,20 @@ class PeerValues:
         self._direction = direction
         self._best_score: dict[str, float] = {}  # per trial, its best value's direction.score
         self._best_scores: list[float] = []  # the same scores, sorted (lowest: best)
+        self._so_far_scores: dict[int, list[float]] = {}  # per epoch, sorted: each trial's best score to it
 
     def add(self, trial: str, epoch: int, value: float | None) -> None:
         if value is None or not math.isfinite(value) or self.contains(trial, epoch):
             return
-        self._by_trial.setdefault(trial, {})[epoch] = value
+        values = self._by_trial.setdefault(trial, {})
+        values[epoch] = value
         bisect.insort(self._by_epoch.setdefault(epoch, []), value)
         if self._direction is not None:
-            self._keep_best(trial, self._direction.score(value))
+            score = self._direction.score
+            self._keep_best(trial, score(value))
+            # a trial's reports arrive in epoch order, so its earlier epochs are all here by now
+            so_far = min(score(v) for e, v in values.items() if e <= epoch)
+            bisect.insort(self._so_far_scores.setdefault(epoch, []), so_far)
 
     def _keep_best(self, trial: str, score: float) -> None:
         old = self._best_score.get(trial)
@@ -70,6 +77,13 @@ class PeerValues:
         if direction is Direction.MAXIMIZE:
             return len(values) - bisect.bisect_right(values, value)
         return bisect.bisect_left(values, value)
+
+    def count_better_so_far(self, epoch: int, value: float) -> int:
+        """How many of the trials that reported ``epoch`` had, up to it, a best value strictly better
+        than ``value``. Needs the ``direction`` given at construction."""
+        if self._direction is None:
+            raise ValueError("PeerValues.count_better_so_far needs the direction given at construction")
+        return bisect.bisect_left(self._so_far_scores.get(epoch, []), self._direction.score(value))
 
     def standing(self, value: float, excluding: str | None = None) -> tuple[int, int]:
         """How many trials' best values are strictly better than ``value``, and out of how many trials,

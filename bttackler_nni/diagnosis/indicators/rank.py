@@ -1,11 +1,11 @@
 """Ranking indicator: a trial that trains without a fault but stays far behind its peers (RNK).
 
 The seven indicators of the paper stop broken or finished runs; a healthy run with a poor
-configuration trains to the end and costs as much as the best. RNK compares the trial's
-``default`` metric with what its peers reported at the same epoch, so its rule means the same at
-any metric scale; it ranks at an epoch only once the peers that finished show that ranks at that
-epoch foretell final ranks on this task, and the diagnosis may veto it while the trial is still
-learning fast.
+configuration trains to the end and costs as much as the best. RNK compares the trial's best
+``default`` metric so far with the best its peers had reached by the same epoch, so its rule means
+the same at any metric scale; it ranks at an epoch only once the peers that finished show that ranks
+at that epoch foretell final ranks on this task, and the diagnosis may veto it while the trial is
+still learning fast.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...record import EPOCH_SECONDS, TRAIN_LOSS
+from ...record import DEFAULT, EPOCH_SECONDS, TRAIN_LOSS
 from ..direction import Direction
 from ..history import TrialHistory
 from ..peers import PeerValues
@@ -28,10 +28,13 @@ class RankedBelowPeers(Indicator):
     """RNK (hopeless): more than ``max_share_better`` of the peers are clearly ahead at this epoch.
 
     Peers are the other trials that reported the same epoch before this report; a peer is *clearly
-    ahead* when its ``default`` metric beats the trial's by more than ``noise_k`` times the trial's
-    own epoch-to-epoch noise (:meth:`~..history.TrialHistory.metric_noise` over its reports; 0 by
-    default: the agreement check below is what keeps RNK from ranking on noise). It applies from
-    epoch ``round(start_fraction * max_epochs)`` (the first, by default: the agreement check, not a
+    ahead* when its best ``default`` metric up to that epoch beats the trial's best so far by more
+    than ``noise_k`` times the trial's own epoch-to-epoch noise
+    (:meth:`~..history.TrialHistory.metric_noise` over its reports; 0 by default: the agreement check
+    below is what keeps RNK from ranking on noise). Bests, not the latest metrics (``best_so_far``
+    false), because a trial's final result is its best epoch in the tasks here, and a coarse
+    validation metric dips for an epoch without the run getting worse. It applies from epoch
+    ``round(start_fraction * max_epochs)`` (the first, by default: the agreement check, not a
     constant, decides how early ranks mean something) up to, not including, ``round(end_fraction *
     max_epochs)`` (never on the last epochs, where a stop saves little and costs the trial's final
     result), once at least ``min_peers`` peers reported that epoch. With ``max_share_better`` 0.5 it
@@ -73,6 +76,11 @@ class RankedBelowPeers(Indicator):
         min_peers: int = setting(5, ge=1, help="peer metrics needed at an epoch before it may fire")
         max_share_better: float = setting(
             0.5, ge=0, le=1, help="fires when more than this share of the peers reported a better metric"
+        )
+        best_so_far: bool = setting(
+            True,
+            help="ranks the trial's best metric so far against the peers' best up to the epoch; false: "
+            "the latest metrics",
         )
         noise_k: float = setting(
             0.0, ge=0, help="a peer counts as better only when ahead by more than noise_k x the trial's noise"
@@ -140,14 +148,21 @@ class RankedBelowPeers(Indicator):
         if count < self.settings.min_peers:
             return None
         margin = self.settings.noise_k * trial.metric_noise(len(trial.records))
+        if self.settings.best_so_far:
+            value = min(trial.finite_series(DEFAULT), key=trial.direction.score)
         level = value + margin if trial.direction is Direction.MAXIMIZE else value - margin
-        share = peers.count_better(epoch, level, trial.direction) / count
+        if self.settings.best_so_far:
+            share = peers.count_better_so_far(epoch, level) / count
+            compared = f"best default up to epoch {epoch} beats its best so far {value:.4g}"
+        else:
+            share = peers.count_better(epoch, level, trial.direction) / count
+            compared = f"default at epoch {epoch} beats {value:.4g}"
         bar, bar_rule = self._bar(trial)
         if share <= bar:
             return None
         rule = (
-            f"share of the {count} peers whose default at epoch {epoch} beats {value:.4g} by more than "
-            f"noise_k x its noise ({margin:.3g}) > {bar_rule}"
+            f"share of the {count} peers whose {compared} by more than noise_k x its noise "
+            f"({margin:.3g}) > {bar_rule}"
         )
         if self.settings.min_finished:
             agreement = self._rank_agreement(peers, epoch, trial.max_epochs) or self._saving(trial)
