@@ -150,13 +150,16 @@ class RankedBelowPeers(Indicator):
         margin = self.settings.noise_k * trial.metric_noise(len(trial.records))
         if self.settings.best_so_far:
             value = min(trial.finite_series(DEFAULT), key=trial.direction.score)
-        level = value + margin if trial.direction is Direction.MAXIMIZE else value - margin
-        if self.settings.best_so_far:
-            share = peers.count_better_so_far(epoch, level) / count
             compared = f"best default up to epoch {epoch} beats its best so far {value:.4g}"
         else:
-            share = peers.count_better(epoch, level, trial.direction) / count
             compared = f"default at epoch {epoch} beats {value:.4g}"
+        level = value + margin if trial.direction is Direction.MAXIMIZE else value - margin
+        better = (
+            peers.count_better_so_far(epoch, level)
+            if self.settings.best_so_far
+            else peers.count_better(epoch, level, trial.direction)
+        )
+        share = better / count
         bar, bar_rule = self._bar(trial)
         if share <= bar:
             return None
