@@ -57,6 +57,11 @@ class TrialHistory:
         values = self.series(field)
         return values[np.isfinite(values)]
 
+    def best_metric(self) -> float | None:
+        """The best finite ``default`` metric the trial reported (in ``direction``), ``None`` without one."""
+        finite = self.finite_series(DEFAULT)
+        return float(min(finite, key=self.direction.score)) if finite.size else None
+
     def metric_noise(self, reports: int) -> float:
         """How much the ``default`` metric moves from epoch to epoch: the median absolute change over
         the last ``reports`` reports (the median, so that one sharp jump does not count as noise);

@@ -27,8 +27,8 @@ def near_own_best(trial: TrialHistory, noise_k: float, reports: int) -> str | No
     metric = trial.series(DEFAULT)
     if noise_k == 0 or metric.size < 2 or not np.isfinite(metric[-1]):
         return None
-    finite = trial.finite_series(DEFAULT)
-    best = float(min(finite, key=trial.direction.score))
+    best = trial.best_metric()
+    assert best is not None  # the latest metric is finite
     latest = float(metric[-1])
     gap = trial.direction.score(latest) - trial.direction.score(best)
     noise = trial.metric_noise(reports)
@@ -58,10 +58,11 @@ def leads_peers(trial: TrialHistory, leader_share: float) -> str | None:
     noise, so the noise guard cannot hold a trial whose best epoch stood above its plateau).
     ``leader_share = 0`` turns it off.
     """
-    metric = trial.finite_series(DEFAULT)
-    if leader_share == 0 or trial.peer_metrics is None or metric.size == 0:
+    if leader_share == 0 or trial.peer_metrics is None:
         return None
-    best = float(min(metric, key=trial.direction.score))
+    best = trial.best_metric()
+    if best is None:
+        return None
     better, others = trial.peer_metrics.standing(best, excluding=trial.trial)
     if others < math.ceil(1 / leader_share) or better > leader_share * others:
         return None

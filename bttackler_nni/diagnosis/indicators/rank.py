@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...record import DEFAULT, EPOCH_SECONDS, TRAIN_LOSS
+from ...record import EPOCH_SECONDS, TRAIN_LOSS
 from ..direction import Direction
 from ..history import TrialHistory
 from ..peers import PeerValues
@@ -149,7 +149,8 @@ class RankedBelowPeers(Indicator):
             return None
         margin = self.settings.noise_k * trial.metric_noise(len(trial.records))
         if self.settings.best_so_far:
-            value = min(trial.finite_series(DEFAULT), key=trial.direction.score)
+            value = trial.best_metric()
+            assert value is not None  # the latest metric is finite
             compared = f"best default up to epoch {epoch} beats its best so far {value:.4g}"
         else:
             compared = f"default at epoch {epoch} beats {value:.4g}"
